@@ -1,0 +1,3 @@
+"""offmem: local, offline memory for AI coding agents."""
+
+__version__ = "0.1.0"

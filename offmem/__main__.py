@@ -1,0 +1,3 @@
+from offmem.cli.main import run
+
+run()

@@ -1,0 +1,36 @@
+"""Entry point of the ``offmem`` command.
+
+Command modules register themselves on :data:`offmem.cli.app.app` when imported;
+each module owns one group of commands and calls library functions only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# One module per command group; order is the order in --help.
+COMMAND_MODULES = [
+    "offmem.cli.core",
+]
+
+
+def load_commands():
+    from offmem.cli.app import app
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+    return app
+
+
+def run() -> None:
+    if len(sys.argv) == 2 and sys.argv[1] in ("--version", "-V"):
+        from offmem import __version__
+
+        print(f"offmem {__version__}")
+        return
+    load_commands()(prog_name="offmem")
+
+
+if __name__ == "__main__":
+    run()

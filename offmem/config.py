@@ -1,0 +1,280 @@
+"""Settings: typed defaults, one TOML file, environment overrides.
+
+Resolution order, last wins:
+
+1. the defaults below;
+2. ``$OFFMEM_HOME/config.toml`` (``~/.offmem/config.toml`` when ``OFFMEM_HOME`` is unset);
+3. environment variables ``OFFMEM_<SECTION>_<KEY>``, e.g. ``OFFMEM_CONTEXT_BUDGET_TOKENS=800``.
+
+This module is on the hook's hot path, so it imports only the standard library
+and parses TOML only when the file changed since its last parse: the parsed
+result is cached next to it as JSON keyed by the file's mtime and size.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from offmem import _fastjson
+
+CONFIG_FILE = "config.toml"
+_CACHE_FILE = ".config-cache.json"
+
+
+def data_dir() -> Path:
+    """The data directory: ``$OFFMEM_HOME``, else ``~/.offmem``."""
+    home = os.environ.get("OFFMEM_HOME")
+    if home:
+        return Path(home).expanduser()
+    return Path.home() / ".offmem"
+
+
+@dataclass
+class ContextSettings:
+    budget_tokens: int = 1500
+    prompt_budget_tokens: int = 300
+    prompt_timeout_ms: int = 300
+    prompt_max_memories: int = 3
+    prompt_min_chars: int = 12
+    max_summaries: int = 3
+
+
+@dataclass
+class CaptureSettings:
+    max_field_chars: int = 12000
+    skip_tools: list = field(default_factory=list)
+    excluded_projects: list = field(default_factory=list)
+    excluded_paths: list = field(default_factory=list)
+    busy_timeout_ms: int = 2000
+
+
+@dataclass
+class SummarizerSettings:
+    backend: str = "llamacpp"  # llamacpp | claude | openai | rules
+    model: str = ""  # a models.toml name; empty = the default summarizer
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0 = all cores
+    max_tokens: int = 320
+    temperature: float = 0.2
+    timeout_s: float = 120.0
+    batch_max_events: int = 12
+    batch_max_tokens: int = 2400
+    batch_idle_s: float = 15.0
+    claude_model: str = "claude-haiku-4-5"
+    claude_api_key_env: str = "ANTHROPIC_API_KEY"
+    claude_base_url: str = ""
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass
+class EmbedderSettings:
+    backend: str = "sentence-transformers"  # sentence-transformers | none
+    model: str = ""  # a models.toml name; empty = the default embedder
+    batch_size: int = 32
+
+
+@dataclass
+class ChromaSettings:
+    mode: str = "embedded"  # embedded | http
+    host: str = "127.0.0.1"
+    port: int = 8000
+    collection: str = "offmem"
+
+
+@dataclass
+class WorkerSettings:
+    host: str = "127.0.0.1"
+    port: int = 37810
+    autostart: bool = True
+    poll_interval_s: float = 1.0
+
+
+@dataclass
+class PrivacySettings:
+    redact: bool = True
+    extra_patterns: list = field(default_factory=list)
+    entropy_min_length: int = 24
+    entropy_threshold: float = 4.0
+
+
+@dataclass
+class ModelsSettings:
+    dir: str = ""  # empty = <data dir>/models
+
+
+@dataclass
+class Settings:
+    context: ContextSettings = field(default_factory=ContextSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    summarizer: SummarizerSettings = field(default_factory=SummarizerSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    chroma: ChromaSettings = field(default_factory=ChromaSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
+    home: Path = field(default_factory=data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "offmem.db"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "offmem.log"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.models.dir).expanduser() if self.models.dir else self.home / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_FILE
+
+    def sections(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "home"}
+
+    def to_dict(self) -> dict:
+        return {
+            name: {f.name: getattr(section, f.name) for f in fields(section)}
+            for name, section in self.sections().items()
+        }
+
+
+class ConfigError(ValueError):
+    """The settings file or an override holds a value of the wrong type."""
+
+
+def _coerce(value, default, where: str):
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(default, list):
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(default, str):
+        return str(value)
+    raise ConfigError(f"{where}: expected {type(default).__name__}, got {value!r}")
+
+
+def _apply(settings: Settings, raw: dict, origin: str) -> None:
+    sections = settings.sections()
+    for section_name, values in raw.items():
+        section = sections.get(section_name)
+        if section is None or not isinstance(values, dict):
+            continue  # unknown sections are ignored, not fatal
+        for key, value in values.items():
+            if not hasattr(section, key):
+                continue
+            where = f"{origin} [{section_name}] {key}"
+            setattr(section, key, _coerce(value, getattr(section, key), where))
+
+
+def _read_toml(path: Path) -> dict:
+    """The parsed config file, through a JSON cache keyed by mtime and size."""
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    stamp = f"{st.st_mtime_ns}:{st.st_size}"
+    cache = path.with_name(_CACHE_FILE)
+    try:
+        cached = _fastjson.loads(cache.read_text("utf-8"))
+        if cached.get("stamp") == stamp:
+            return cached["data"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(_fastjson.dumps({"stamp": stamp, "data": data}), "utf-8")
+        os.replace(tmp, cache)
+    except (OSError, TypeError):
+        pass  # a read-only data dir just means no cache
+    return data
+
+
+def _env_overrides(settings: Settings) -> dict:
+    raw: dict = {}
+    names = settings.sections()
+    for key, value in os.environ.items():
+        if not key.startswith("OFFMEM_") or key == "OFFMEM_HOME":
+            continue
+        rest = key[len("OFFMEM_"):].lower()
+        for section in names:
+            if rest.startswith(section + "_"):
+                raw.setdefault(section, {})[rest[len(section) + 1:]] = value
+                break
+    return raw
+
+
+def load_settings(home: Path | None = None) -> Settings:
+    """Defaults, then the config file, then ``OFFMEM_*`` environment overrides."""
+    settings = Settings(home=Path(home) if home else data_dir())
+    _apply(settings, _read_toml(settings.config_path), str(settings.config_path))
+    _apply(settings, _env_overrides(settings), "environment")
+    return settings
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def save_settings(settings: Settings, changes: dict | None = None) -> Path:
+    """Apply ``{section: {key: value}}`` changes, then write the whole file atomically.
+
+    Only values that differ from the defaults are written, so the file stays short
+    and future default changes still reach the user.
+    """
+    if changes:
+        _apply(settings, changes, "update")
+    defaults = Settings(home=settings.home).to_dict()
+    lines = ["# offmem settings. Every key is optional; see `offmem config show`.", ""]
+    for section, values in settings.to_dict().items():
+        changed = {k: v for k, v in values.items() if defaults[section][k] != v}
+        if not changed:
+            continue
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in changed.items())
+        lines.append("")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.config_path
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines), "utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,61 @@
+"""offmem's exceptions. Each message says what went wrong and how to fix it.
+
+    OffmemError
+    ├── ConfigError            (offmem.config; a bad value in config.toml or OFFMEM_*)
+    ├── StoreError             the database cannot be opened, read or written
+    ├── ModelError             a model cannot be used
+    │   └── ModelMissingError  a model's file is not installed (names the pull command)
+    ├── SummarizerError        a summarizer backend failed (the pipeline falls back to rules)
+    ├── WorkerError            the worker cannot be reached, started or stopped
+    └── InstallError           Claude Code's settings cannot be read or written
+
+The CLI turns these into a one-line message and exit status 1; hooks log them and
+exit 0; the MCP server returns the message as the tool's text.
+"""
+
+from __future__ import annotations
+
+from offmem.config import ConfigError
+
+
+class OffmemError(Exception):
+    """Base class of offmem's own errors."""
+
+
+class StoreError(OffmemError):
+    pass
+
+
+class ModelError(OffmemError):
+    pass
+
+
+class ModelMissingError(ModelError):
+    def __init__(self, name: str, detail: str = "") -> None:
+        self.name = name
+        hint = f"run `offmem pull-models {name}` (or `offmem import-models FILE` on an offline machine)"
+        super().__init__(f"model {name!r} is not installed{': ' + detail if detail else ''}; {hint}")
+
+
+class SummarizerError(OffmemError):
+    pass
+
+
+class WorkerError(OffmemError):
+    pass
+
+
+class InstallError(OffmemError):
+    pass
+
+
+__all__ = [
+    "ConfigError",
+    "InstallError",
+    "ModelError",
+    "ModelMissingError",
+    "OffmemError",
+    "StoreError",
+    "SummarizerError",
+    "WorkerError",
+]

@@ -1,0 +1,227 @@
+"""Numbered schema migrations.
+
+Each ``mNNN_*`` function runs in its own transaction together with its row in
+``schema_migrations``; ``PRAGMA user_version`` mirrors the highest applied number
+so the hook can check the schema with one pragma and no table scan.
+"""
+
+from __future__ import annotations
+
+import time
+
+MIGRATIONS: list = []
+
+
+def run_script(conn, script: str) -> None:
+    """Execute ``script`` statement by statement inside the caller's transaction.
+
+    ``Connection.executescript`` would COMMIT first, breaking per-migration atomicity.
+    """
+    import sqlite3
+
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                conn.execute(buf)
+            buf = ""
+    if buf.strip(" \n\t;"):
+        conn.execute(buf)
+
+
+def migration(fn):
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _fts(table: str, columns: list[str]) -> str:
+    """An external-content FTS5 table over ``table`` kept in sync by triggers."""
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    # unicode61 splits on punctuation and '_', so `vat.py`, `compute_vat` and
+    # `cart/vat.py` index their parts; camelCase parts go into search_text.
+    return f"""
+    CREATE VIRTUAL TABLE {table}_fts USING fts5(
+        {cols}, content='{table}', content_rowid='id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER {table}_ai AFTER INSERT ON {table} BEGIN
+        INSERT INTO {table}_fts(rowid, {cols}) VALUES (new.id, {new});
+    END;
+    CREATE TRIGGER {table}_ad AFTER DELETE ON {table} BEGIN
+        INSERT INTO {table}_fts({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
+    END;
+    CREATE TRIGGER {table}_au AFTER UPDATE ON {table} BEGIN
+        INSERT INTO {table}_fts({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
+        INSERT INTO {table}_fts(rowid, {cols}) VALUES (new.id, {new});
+    END;
+    """
+
+
+@migration
+def m001_initial(conn) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            cwd TEXT,
+            transcript_path TEXT,
+            source TEXT,
+            model TEXT,
+            started_at TEXT NOT NULL,
+            last_activity_at TEXT NOT NULL,
+            stopped_at TEXT,
+            ended_at TEXT,
+            end_reason TEXT,
+            last_assistant_message TEXT,
+            prompt_count INTEGER NOT NULL DEFAULT 0,
+            event_count INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'active'
+        );
+        CREATE INDEX sessions_project ON sessions(project, started_at);
+
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            project TEXT NOT NULL,
+            prompt_number INTEGER NOT NULL,
+            prompt_id TEXT,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (session_id, prompt_number)
+        );
+        CREATE INDEX prompts_project ON prompts(project, created_at);
+
+        -- The durable spool: every accepted hook event, in arrival order.
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            project TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tool_name TEXT,
+            tool_use_id TEXT,
+            prompt_number INTEGER,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            processed_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            redacted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX events_tool_use ON events(session_id, tool_use_id)
+            WHERE tool_use_id IS NOT NULL;
+        CREATE INDEX events_status ON events(status, id);
+        CREATE INDEX events_session ON events(session_id, id);
+
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            project TEXT NOT NULL,
+            type TEXT NOT NULL,
+            title TEXT NOT NULL,
+            subtitle TEXT NOT NULL DEFAULT '',
+            narrative TEXT NOT NULL DEFAULT '',
+            facts TEXT NOT NULL DEFAULT '[]',
+            concepts TEXT NOT NULL DEFAULT '[]',
+            files_read TEXT NOT NULL DEFAULT '[]',
+            files_modified TEXT NOT NULL DEFAULT '[]',
+            search_text TEXT NOT NULL DEFAULT '',
+            event_ids TEXT NOT NULL DEFAULT '[]',
+            prompt_number INTEGER,
+            backend TEXT NOT NULL DEFAULT 'rules',
+            origin TEXT NOT NULL DEFAULT 'capture',
+            content_hash TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX observations_project ON observations(project, created_at);
+        CREATE INDEX observations_session ON observations(session_id, id);
+        CREATE UNIQUE INDEX observations_hash ON observations(session_id, content_hash)
+            WHERE content_hash IS NOT NULL;
+
+        CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL,
+            request TEXT NOT NULL DEFAULT '',
+            investigated TEXT NOT NULL DEFAULT '',
+            learned TEXT NOT NULL DEFAULT '',
+            completed TEXT NOT NULL DEFAULT '',
+            next_steps TEXT NOT NULL DEFAULT '',
+            files_read TEXT NOT NULL DEFAULT '[]',
+            files_modified TEXT NOT NULL DEFAULT '[]',
+            backend TEXT NOT NULL DEFAULT 'rules',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX summaries_project ON summaries(project, updated_at);
+
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+    run_script(
+        conn,
+        _fts(
+            "observations",
+            ["title", "subtitle", "narrative", "facts", "concepts", "files_read", "files_modified", "search_text"],
+        )
+    )
+    run_script(
+        conn,
+        _fts("summaries", ["request", "investigated", "learned", "completed", "next_steps"])
+    )
+    run_script(conn, _fts("prompts", ["text"]))
+
+
+def _number(fn) -> int:
+    return int(fn.__name__[1:4])
+
+
+LATEST = _number(MIGRATIONS[-1])
+
+
+def applied(conn) -> set[int]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def pending(conn) -> list:
+    done = applied(conn)
+    return [fn for fn in MIGRATIONS if _number(fn) not in done]
+
+
+def migrate(conn) -> list[str]:
+    """Apply every pending migration; returns the names applied.
+
+    Safe to call from several processes at once: each migration takes the write
+    lock (BEGIN IMMEDIATE) and re-checks that it is still pending.
+    """
+    names = []
+    for fn in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _number(fn) in applied(conn):
+                conn.execute("COMMIT")
+                continue
+            fn(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                (_number(fn), fn.__name__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+            )
+            conn.execute(f"PRAGMA user_version = {_number(fn)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        names.append(fn.__name__)
+    return names
