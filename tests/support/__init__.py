@@ -1,0 +1,1 @@
+"""Test support: a local Anthropic Messages API server and Claude Code CLI helpers."""

@@ -1,0 +1,105 @@
+"""Find and run the real Claude Code CLI against a local Messages API server.
+
+The CLI is the npm package ``@anthropic-ai/claude-code``; install it for the
+tests with::
+
+    npm install --prefix .cache/node @anthropic-ai/claude-code
+
+or point ``OFFMEM_CLAUDE_BIN`` at a ``claude`` binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_BIN = REPO_ROOT / ".cache" / "node" / "node_modules" / ".bin" / "claude"
+INSTALL_HINT = (
+    "Claude Code CLI not found: run `npm install --prefix .cache/node @anthropic-ai/claude-code` "
+    "in the repo root, or set OFFMEM_CLAUDE_BIN to a claude binary"
+)
+# Variables of an outer Claude Code / Anthropic / offmem setup that must not leak into a test run.
+_SCRUBBED_PREFIXES = ("ANTHROPIC_", "CLAUDE", "OFFMEM_")
+
+
+def find_claude() -> Path | None:
+    """``$OFFMEM_CLAUDE_BIN``, else the repo's ``.cache/node`` install, else ``claude`` on PATH."""
+    override = os.environ.get("OFFMEM_CLAUDE_BIN")
+    if override:
+        return Path(override) if Path(override).is_file() else None
+    if LOCAL_BIN.exists():
+        return LOCAL_BIN
+    found = shutil.which("claude")
+    return Path(found) if found else None
+
+
+def claude_env(home: Path, base_url: str, offmem_home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment for an offline, non-interactive ``claude`` run in a throwaway HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    venv_bin = str(Path(sys.executable).parent)
+    env.update(
+        HOME=str(home),
+        PATH=venv_bin + os.pathsep + env.get("PATH", ""),
+        ANTHROPIC_BASE_URL=base_url,
+        ANTHROPIC_API_KEY="test",
+        IS_SANDBOX="1",  # lets root use --dangerously-skip-permissions
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        OFFMEM_HOME=str(offmem_home),
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class ClaudeRun:
+    """What one ``claude -p`` run returned."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The ``--output-format json`` result object (raises if stdout is not JSON)."""
+        try:
+            return json.loads(self.stdout)
+        except ValueError as exc:
+            raise AssertionError(f"claude printed no JSON result:\n{self.describe()}") from exc
+
+    def describe(self) -> str:
+        return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def run_claude(
+    prompt: str,
+    *,
+    cwd: Path,
+    home: Path,
+    base_url: str,
+    offmem_home: Path,
+    timeout: float = 90,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+    binary: Path | None = None,
+) -> ClaudeRun:
+    """Run ``claude -p PROMPT --dangerously-skip-permissions --output-format json`` in ``cwd``."""
+    claude = binary or find_claude()
+    if claude is None:
+        raise FileNotFoundError(INSTALL_HINT)
+    args = [str(claude), "-p", prompt, "--dangerously-skip-permissions", "--output-format", "json", *extra_args]
+    env = claude_env(home, base_url, offmem_home, extra_env)
+    proc = subprocess.run(
+        args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
+    return ClaudeRun(args, proc.returncode, proc.stdout, proc.stderr)
