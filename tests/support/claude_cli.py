@@ -6,6 +6,30 @@ tests with::
     npm install --prefix .cache/node @anthropic-ai/claude-code
 
 or point ``OFFMEM_CLAUDE_BIN`` at a ``claude`` binary.
+
+What Claude Code 2.1.197 sends in ``-p`` mode with the environment below
+(observed against ``FakeAnthropic``):
+
+* ``HEAD /`` once, then only ``POST /v1/messages?beta=true`` with ``stream: true``,
+  ``model: claude-opus-4-8``, ``max_tokens: 64000``, ``thinking: {"type": "adaptive"}``,
+  ``tools`` (Agent, Bash, Edit, Read, Write, Task*, Cron*, WebFetch, ...; no Glob/Grep)
+  and ``metadata.user_id`` (a JSON string holding ``session_id``); header
+  ``X-Claude-Code-Session-Id``. No side requests (titles, quota) at all.
+* ``system`` is a list of text blocks: a billing header line, the agent identity
+  line, then the main prompt, which ends with a ``gitStatus:`` snapshot
+  (branch, ``git status`` lines, recent commits): changed file names show up
+  there without any memory tool.
+* ``messages[0]`` (user): a ``<system-reminder>`` block (currentDate, CLAUDE.md)
+  then the prompt. ``messages[1]`` has ``role: "system"`` and carries, in one
+  string, ``SessionStart hook additional context: ...`` (plain stdout instead
+  shows as ``SessionStart:startup hook success: ...``), the agent and skill lists,
+  and ``UserPromptSubmit hook additional context: ...``.
+* Tool results come back as ``tool_result`` blocks; a failing Bash command has
+  ``is_error: true`` and content starting ``Exit code 1``.
+* Hooks run in their own process session; a Stop hook's children outlive the
+  CLI. A SessionEnd hook still running after its ~1.5 s budget is killed with
+  its whole process tree (even ``start_new_session`` children), so it must
+  spawn its work and exit at once.
 """
 
 from __future__ import annotations
