@@ -236,11 +236,12 @@ def _env_overrides(settings: Settings) -> dict:
     return raw
 
 
-def load_settings(home: Path | None = None) -> Settings:
-    """Defaults, then the config file, then ``OFFMEM_*`` environment overrides."""
+def load_settings(home: Path | None = None, *, env: bool = True) -> Settings:
+    """Defaults, then the config file, then (unless ``env=False``) ``OFFMEM_*`` overrides."""
     settings = Settings(home=Path(home) if home else data_dir())
     _apply(settings, _read_toml(settings.config_path), str(settings.config_path))
-    _apply(settings, _env_overrides(settings), "environment")
+    if env:
+        _apply(settings, _env_overrides(settings), "environment")
     return settings
 
 

@@ -1,1 +1,428 @@
-def main(): return 0
+"""The Claude Code hook: one entry point for every lifecycle event.
+
+Contract (fail-open): whatever arrives on stdin, this process exits 0 and writes
+nothing to stdout except, for SessionStart and UserPromptSubmit, one valid JSON
+object carrying ``hookSpecificOutput.additionalContext``. Problems go to
+``$OFFMEM_HOME/offmem.log``.
+
+Each accepted event is committed to SQLite (``synchronous=FULL``) before the
+process exits. If the database cannot take it (locked past the busy timeout,
+corrupt, unreadable) the event is written to ``$OFFMEM_HOME/spool/`` instead
+(fsynced, renamed into place) and ingested later by the worker, so an accepted
+event is never lost.
+
+Only the standard library is imported here, and only the cheap parts of it: the
+PostToolUse path must cost little more than starting the interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from offmem import _fastjson
+from offmem.project import project_root
+
+HANDLED = frozenset(
+    {
+        "SessionStart",
+        "UserPromptSubmit",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "PreCompact",
+        "Stop",
+        "SessionEnd",
+    }
+)
+TOOL_EVENTS = frozenset({"PostToolUse", "PostToolUseFailure"})
+# offmem's own MCP tools would otherwise be remembered as memories of memories.
+OWN_TOOL_PREFIX = "mcp__offmem__"
+
+DEFAULT_MAX_FIELD_CHARS = 12000
+MAX_LIST_ITEMS = 200
+PRIVATE_OPEN, PRIVATE_CLOSE = "<private>", "</private>"
+
+
+def now_iso(t: float | None = None) -> str:
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def data_home() -> str:
+    return os.environ.get("OFFMEM_HOME") or os.path.join(os.path.expanduser("~"), ".offmem")
+
+
+def log(home: str, message: str) -> None:
+    """Append one line to the data directory's log; never raises."""
+    line = f"{now_iso()} hook[{os.getpid()}] {message}\n"
+    try:
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        with open(os.path.join(home, "offmem.log"), "a", encoding="utf-8", errors="replace") as fh:
+            fh.write(line)
+    except OSError:
+        try:
+            sys.stderr.write("offmem: " + line)
+        except Exception:  # noqa: BLE001 - nothing left to report to
+            pass
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def capture_settings(home: str) -> dict:
+    """The few settings the hook needs, without parsing TOML on the hot path."""
+    result = {
+        "max_field_chars": DEFAULT_MAX_FIELD_CHARS,
+        "skip_tools": [],
+        "excluded_projects": [],
+        "excluded_paths": [],
+        "busy_timeout_ms": 2000,
+        "autostart": True,
+    }
+    config = os.path.join(home, "config.toml")
+    slow = any(k.startswith(("OFFMEM_CAPTURE_", "OFFMEM_WORKER_")) for k in os.environ)
+    if not slow and os.path.exists(config):
+        try:
+            st = os.stat(config)
+            with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
+                cached = _fastjson.loads(fh.read())
+            if cached.get("stamp") != f"{st.st_mtime_ns}:{st.st_size}":
+                slow = True
+            else:
+                data = cached.get("data") or {}
+                result.update({k: v for k, v in (data.get("capture") or {}).items() if k in result})
+                if "autostart" in (data.get("worker") or {}):
+                    result["autostart"] = bool(data["worker"]["autostart"])
+        except (OSError, ValueError, AttributeError):
+            slow = True
+    if slow:
+        from offmem.config import load_settings  # parses TOML and refreshes the cache
+
+        settings = load_settings()
+        cap = settings.capture
+        result.update(
+            max_field_chars=cap.max_field_chars,
+            skip_tools=cap.skip_tools,
+            excluded_projects=cap.excluded_projects,
+            excluded_paths=cap.excluded_paths,
+            busy_timeout_ms=cap.busy_timeout_ms,
+            autostart=settings.worker.autostart,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- payload
+
+
+def clip(value, limit: int):
+    """Truncate oversized strings and lists, keeping head and tail with a marker."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        head = limit * 2 // 3
+        tail = limit - head
+        cut = len(value) - head - tail
+        return f"{value[:head]}\n…[offmem: {cut} chars truncated]…\n{value[-tail:]}"
+    if isinstance(value, dict):
+        return {k: clip(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > MAX_LIST_ITEMS:
+            keep_head = MAX_LIST_ITEMS * 3 // 4
+            keep_tail = MAX_LIST_ITEMS - keep_head
+            cut = len(value) - keep_head - keep_tail
+            value = value[:keep_head] + [f"…[offmem: {cut} items truncated]…"] + value[-keep_tail:]
+        return [clip(v, limit) for v in value]
+    return value
+
+
+def strip_private(text: str) -> str:
+    """Remove ``<private>…</private>`` spans (an unclosed tag hides the rest)."""
+    out = []
+    pos = 0
+    while True:
+        start = text.find(PRIVATE_OPEN, pos)
+        if start < 0:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:start])
+        end = text.find(PRIVATE_CLOSE, start)
+        if end < 0:
+            break
+        pos = end + len(PRIVATE_CLOSE)
+    return "".join(out).strip()
+
+
+def parse(raw: bytes) -> dict:
+    text = raw.decode("utf-8", errors="replace")
+    payload = _fastjson.loads(text)
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def _text(payload: dict, key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else _fastjson.dumps(value)
+
+
+def _is_excluded(project: str, cwd: str, settings: dict) -> bool:
+    for pattern in settings["excluded_projects"] + settings["excluded_paths"]:
+        pattern = os.path.expanduser(str(pattern)).rstrip("/")
+        if not pattern:
+            continue
+        for path in (project, cwd):
+            if path == pattern or path.startswith(pattern + "/"):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def connect(db_path: str, timeout_s: float):
+    import _sqlite3
+
+    from offmem.store.migrations import LATEST
+
+    conn = _sqlite3.connect(db_path, timeout=timeout_s, isolation_level=None)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < LATEST:
+            conn.execute("PRAGMA journal_mode=WAL")
+            from offmem.store.migrations import migrate
+
+            migrate(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_SESSION_UPSERT = """
+INSERT INTO sessions (id, project, cwd, transcript_path, started_at, last_activity_at, event_count)
+VALUES (?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT(id) DO UPDATE SET
+    last_activity_at = excluded.last_activity_at,
+    transcript_path = COALESCE(excluded.transcript_path, sessions.transcript_path),
+    event_count = sessions.event_count + 1
+"""
+
+
+def store(conn, record: dict) -> bool:
+    """Commit one event; returns False when it was a repeated delivery."""
+    sid, kind, ts = record["session_id"], record["kind"], record["created_at"]
+    payload = record["payload"]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            _SESSION_UPSERT,
+            (sid, record["project"], payload.get("cwd"), payload.get("transcript_path"), ts, ts),
+        )
+        prompt_number = conn.execute(
+            "SELECT prompt_count FROM sessions WHERE id = ?", (sid,)
+        ).fetchone()[0]
+        if kind == "UserPromptSubmit":
+            prompt_number += 1
+            conn.execute(
+                "UPDATE sessions SET prompt_count = ?, status = 'active' WHERE id = ?",
+                (prompt_number, sid),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO prompts (session_id, project, prompt_number, prompt_id, text, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sid, record["project"], prompt_number, _text(payload, "prompt_id"), payload.get("prompt", ""), ts),
+            )
+        elif kind == "SessionStart":
+            conn.execute(
+                "UPDATE sessions SET source = ?, model = COALESCE(?, model), status = 'active' WHERE id = ?",
+                (_text(payload, "source"), _text(payload, "model"), sid),
+            )
+        elif kind == "Stop":
+            conn.execute(
+                "UPDATE sessions SET stopped_at = ?, status = 'stopped',"
+                " last_assistant_message = COALESCE(?, last_assistant_message) WHERE id = ?",
+                (ts, _text(payload, "last_assistant_message"), sid),
+            )
+        elif kind == "SessionEnd":
+            conn.execute(
+                "UPDATE sessions SET ended_at = ?, end_reason = ?, status = 'ended' WHERE id = ?",
+                (ts, _text(payload, "reason"), sid),
+            )
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO events"
+            " (session_id, project, kind, tool_name, tool_use_id, prompt_number, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sid,
+                record["project"],
+                kind,
+                record["tool_name"],
+                record["tool_use_id"],
+                prompt_number,
+                _fastjson.dumps(payload),
+                ts,
+            ),
+        )
+        if cur.rowcount == 0:  # same tool_use_id delivered again: keep the first
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute("COMMIT")
+        return True
+    except BaseException:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection may already be unusable
+            pass
+        raise
+
+
+def spool_to_file(home: str, record: dict) -> str:
+    """Fallback when SQLite cannot take the event: one fsynced JSON file."""
+    spool = os.path.join(home, "spool")
+    os.makedirs(spool, mode=0o700, exist_ok=True)
+    name = f"{time.time_ns():020d}-{os.getpid()}"
+    tmp = os.path.join(spool, name + ".tmp")
+    final = os.path.join(spool, name + ".json")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, _fastjson.dumps(record).encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    return final
+
+
+# --------------------------------------------------------------------------- entry
+
+
+def build_record(payload: dict, settings: dict) -> dict | None:
+    """Normalize a payload into a spool record, or None when it is not captured."""
+    kind = payload.get("hook_event_name")
+    if kind not in HANDLED:
+        return None
+    session_id = payload.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"{kind} payload without a session_id")
+    tool_name = payload.get("tool_name")
+    tool_name = tool_name if isinstance(tool_name, str) else None
+    if kind in TOOL_EVENTS:
+        if not tool_name:
+            raise ValueError(f"{kind} payload without a tool_name")
+        if tool_name in settings["skip_tools"] or tool_name.startswith(OWN_TOOL_PREFIX):
+            return None
+    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else os.getcwd()
+    project = project_root(cwd)
+    if _is_excluded(project, cwd, settings):
+        return None
+    payload = clip(payload, max(256, int(settings["max_field_chars"])))
+    if kind == "UserPromptSubmit":
+        prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else ""
+        visible = strip_private(prompt)
+        if not visible:
+            return None  # an all-private prompt records nothing for that turn
+        payload["prompt"] = visible
+    tool_use_id = payload.get("tool_use_id")
+    return {
+        "session_id": session_id,
+        "project": project,
+        "kind": kind,
+        "tool_name": tool_name,
+        "tool_use_id": tool_use_id if isinstance(tool_use_id, str) and tool_use_id else None,
+        "created_at": now_iso(),
+        "payload": payload,
+    }
+
+
+def accept(record: dict, home: str, settings: dict) -> None:
+    """Make the record durable: SQLite first, the file spool if that fails."""
+    try:
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        conn = connect(os.path.join(home, "offmem.db"), settings["busy_timeout_ms"] / 1000)
+        try:
+            store(conn, record)
+        finally:
+            conn.close()
+    except Exception as exc:  # noqa: BLE001 - any database failure: keep the event anyway
+        path = spool_to_file(home, record)
+        log(home, f"database unavailable ({type(exc).__name__}: {exc}); event spooled to {path}")
+
+
+def session_start_output(payload: dict, record: dict) -> str | None:
+    from offmem.context import session_start_context
+
+    text = session_start_context(record["project"], session_id=record["session_id"])
+    if not text:
+        return None
+    return _fastjson.dumps(
+        {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}}
+    )
+
+
+def prompt_output(payload: dict, record: dict) -> str | None:
+    try:
+        from offmem.context import prompt_context
+    except ImportError:
+        return None
+    text = prompt_context(record["project"], record["session_id"], record["payload"].get("prompt", ""))
+    if not text:
+        return None
+    return _fastjson.dumps(
+        {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text}}
+    )
+
+
+def handle(raw: bytes, home: str) -> str | None:
+    """Process one hook invocation; returns what to print on stdout (or None)."""
+    try:
+        payload = parse(raw)
+    except ValueError as exc:
+        log(home, f"ignored malformed hook payload ({len(raw)} bytes): {exc}")
+        return None
+    settings = capture_settings(home)
+    record = build_record(payload, settings)
+    if record is None:
+        return None
+    accept(record, home, settings)
+    kind = record["kind"]
+    if settings["autostart"] and kind in ("SessionStart", "Stop", "SessionEnd", "UserPromptSubmit"):
+        try:
+            from offmem.hooks.kick import ensure_processing
+
+            ensure_processing(home, reason=kind)
+        except Exception as exc:  # noqa: BLE001
+            log(home, f"could not start background processing: {type(exc).__name__}: {exc}")
+    if kind == "SessionStart":
+        return session_start_output(payload, record)
+    if kind == "UserPromptSubmit":
+        return prompt_output(payload, record)
+    return None
+
+
+def main() -> int:
+    home = data_home()
+    try:
+        raw = sys.stdin.buffer.read()
+    except Exception as exc:  # noqa: BLE001
+        log(home, f"could not read stdin: {exc}")
+        return 0
+    try:
+        out = handle(raw, home)
+    except BaseException as exc:  # noqa: BLE001 - a hook must never break the session
+        log(home, f"hook failed: {type(exc).__name__}: {exc}")
+        out = None
+    if out:
+        try:
+            sys.stdout.write(out)
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

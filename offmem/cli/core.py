@@ -1,0 +1,326 @@
+"""Core commands: install, uninstall, status, context, process, worker, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from offmem.cli.app import app
+from offmem.config import load_settings
+from offmem.errors import OffmemError
+
+worker_app = typer.Typer(help="Run and inspect the background worker.", no_args_is_help=True)
+config_app = typer.Typer(help="Show and change settings (config.toml).", no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
+app.add_typer(config_app, name="config")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"offmem: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def emit(data, as_json: bool, human=None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif human is not None:
+        human(data)
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key}: {value}")
+
+
+def current_project(project: Optional[str]) -> str:
+    from offmem.project import project_root
+
+    return project_root(project or os.getcwd())
+
+
+# ---------------------------------------------------------------------- install
+
+
+@app.command()
+def install(
+    scope: str = typer.Option("user", help="user: ~/.claude/settings.json; project: <project>/.claude/settings.json"),
+    mcp: bool = typer.Option(True, help="Also register the offmem MCP server for Claude Code (user scope)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Register offmem's hooks in Claude Code's settings (idempotent, with a backup)."""
+    from offmem.install import install_hooks, install_mcp
+
+    try:
+        result = install_hooks(scope)
+        if mcp:
+            home = os.environ.get("OFFMEM_HOME")
+            result["mcp"] = install_mcp(str(load_settings().home) if home else None)
+        load_settings().home.mkdir(parents=True, exist_ok=True)
+    except OffmemError as exc:
+        fail(str(exc))
+
+    def human(r: dict) -> None:
+        typer.echo(f"Hooks installed in {r['settings']} ({', '.join(r['events'])}).")
+        typer.echo(f"Hook command: {r['command']}")
+        if r.get("backup"):
+            typer.echo(f"Previous settings kept in {r['backup']}")
+        if r.get("mcp"):
+            typer.echo(f"MCP server '{r['mcp']['server']}' registered in {r['mcp']['settings']}")
+        typer.echo("The next Claude Code session will be captured and remembered.")
+
+    emit(result, as_json, human)
+
+
+@app.command()
+def uninstall(
+    scope: str = typer.Option("user", help="user or project"),
+    mcp: bool = typer.Option(True, help="Also remove the MCP server registration."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Remove offmem's hooks from Claude Code's settings; other settings stay untouched."""
+    from offmem.install import uninstall_hooks, uninstall_mcp
+
+    try:
+        result = uninstall_hooks(scope)
+        if mcp:
+            result["mcp"] = uninstall_mcp()
+    except OffmemError as exc:
+        fail(str(exc))
+    emit(result, as_json, lambda r: typer.echo(
+        f"Hooks removed from {r['settings']}." if r["removed"] else f"No offmem hooks in {r['settings']}."
+    ))
+
+
+@app.command()
+def status(
+    project: Optional[str] = typer.Option(None, help="Project directory (default: the current one)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Where hooks are installed, and what is stored for the current project."""
+    from offmem.hooks.kick import worker_running
+    from offmem.install import installed_events, mcp_installed, settings_path
+    from offmem.store.db import Store, file_size
+
+    settings = load_settings()
+    proj = current_project(project)
+    hooks = {}
+    for scope in ("user", "project"):
+        path = settings_path(scope, proj)
+        hooks[scope] = {"settings": str(path), "events": installed_events(path)}
+    counts: dict = {}
+    total: dict = {}
+    if settings.db_path.exists():
+        with Store.open(settings.db_path) as store:
+            counts = store.counts(proj)
+            total = store.counts()
+    result = {
+        "home": str(settings.home),
+        "project": proj,
+        "hooks": hooks,
+        "mcp_registered": mcp_installed(),
+        "worker_running": worker_running(str(settings.home)),
+        "project_counts": counts,
+        "all_counts": total,
+        "database_bytes": file_size(settings.db_path),
+    }
+
+    def human(r: dict) -> None:
+        typer.echo(f"Data directory: {r['home']}")
+        for scope, info in r["hooks"].items():
+            state = ", ".join(info["events"]) if info["events"] else "not installed"
+            typer.echo(f"Hooks ({scope}): {state}  [{info['settings']}]")
+        typer.echo(f"MCP server registered: {'yes' if r['mcp_registered'] else 'no'}")
+        typer.echo(f"Worker: {'running' if r['worker_running'] else 'not running'}")
+        c = r["project_counts"] or {"sessions": 0, "observations": 0, "summaries": 0, "pending_events": 0}
+        typer.echo(
+            f"Project {r['project']}: {c['sessions']} sessions, {c['observations']} observations, "
+            f"{c['summaries']} summaries, {c['pending_events']} events pending"
+        )
+
+    emit(result, as_json, human)
+
+
+# ---------------------------------------------------------------------- context & processing
+
+
+@app.command()
+def context(
+    project: Optional[str] = typer.Option(None, help="Project directory (default: the current one)."),
+    prompt: Optional[str] = typer.Option(None, help="Also show what this prompt would add."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Print exactly what SessionStart (and, with --prompt, the prompt hook) would inject."""
+    from offmem.context import build_context, estimate_tokens
+    from offmem.store.db import Store
+
+    settings = load_settings()
+    proj = current_project(project)
+    result: dict = {"project": proj, "text": "", "tokens": 0, "budget_tokens": settings.context.budget_tokens}
+    if settings.db_path.exists():
+        with Store.open(settings.db_path) as store:
+            result.update(build_context(store, proj, settings))
+            if prompt:
+                try:
+                    from offmem.retrieval import prompt_memories
+                except ImportError:
+                    pass
+                else:
+                    extra = prompt_memories(store, proj, prompt, settings, exclude=set(result.get("observation_ids", [])))
+                    result["prompt"] = extra
+    result["tokens"] = estimate_tokens(result["text"])
+
+    def human(r: dict) -> None:
+        typer.echo(r["text"] or "(no memory for this project yet)")
+        typer.secho(f"\n[{r['tokens']} tokens of {r['budget_tokens']}]", err=True, fg=typer.colors.BRIGHT_BLACK)
+        if r.get("prompt"):
+            typer.echo("\n" + (r["prompt"].get("text") or "(nothing relevant for this prompt)"))
+
+    emit(result, as_json, human)
+
+
+@app.command()
+def process(
+    force: bool = typer.Option(True, help="Flush open batches instead of waiting for more events."),
+    rules_only: bool = typer.Option(False, "--rules", help="Use the rule-based compressor, no model."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Process pending events now, in the foreground (the worker normally does this)."""
+    from offmem.hooks.kick import worker_running
+    from offmem.pipeline import BatchPolicy, Pipeline
+    from offmem.store.db import Store
+
+    settings = load_settings()
+    if worker_running(str(settings.home)):
+        fail("the worker is running and processes the queue; use `offmem worker status`")
+    summarizer = None
+    if not rules_only:
+        try:
+            from offmem.summarize.registry import get_summarizer
+
+            summarizer = get_summarizer(settings)
+        except Exception as exc:  # noqa: BLE001
+            typer.secho(f"summarizer unavailable ({exc}); using rules", err=True, fg=typer.colors.YELLOW)
+    with Store.open(settings.db_path) as store:
+        store.ingest_spool_dir(settings.home)
+        stats = Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=force)
+    emit(stats.__dict__, as_json)
+
+
+# ---------------------------------------------------------------------- worker
+
+
+@worker_app.command("run")
+def worker_run() -> None:
+    """Run the worker in the foreground (Ctrl-C or SIGTERM stops it)."""
+    from offmem.worker.runner import AlreadyRunning, Worker
+
+    try:
+        Worker().run()
+    except AlreadyRunning as exc:
+        fail(str(exc))
+
+
+@worker_app.command("start")
+def worker_start(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Start the worker in the background (no-op when it runs)."""
+    from offmem.worker import control
+
+    try:
+        result = control.start(load_settings())
+    except OffmemError as exc:
+        fail(str(exc))
+    emit(result, as_json, lambda r: typer.echo(f"worker running (pid {r.get('pid')}, port {r.get('port')})"))
+
+
+@worker_app.command("stop")
+def worker_stop(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop the worker (SIGTERM; it finishes cleanly and loses nothing)."""
+    from offmem.worker import control
+
+    try:
+        stopped = control.stop(load_settings())
+    except OffmemError as exc:
+        fail(str(exc))
+    emit({"stopped": stopped}, as_json, lambda r: typer.echo("worker stopped" if stopped else "worker was not running"))
+
+
+@worker_app.command("restart")
+def worker_restart(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop the worker if it runs, then start it."""
+    from offmem.worker import control
+
+    settings = load_settings()
+    try:
+        control.stop(settings)
+        result = control.start(settings)
+    except OffmemError as exc:
+        fail(str(exc))
+    emit(result, as_json, lambda r: typer.echo(f"worker running (pid {r.get('pid')}, port {r.get('port')})"))
+
+
+@worker_app.command("status")
+def worker_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Queue depth, last error, model loaded, events/min."""
+    from offmem.worker import control
+
+    result = control.status(load_settings())
+
+    def human(r: dict) -> None:
+        if r.get("running"):
+            typer.echo(f"worker: running (pid {r.get('pid')}, http://127.0.0.1:{r.get('port')})")
+        else:
+            typer.echo("worker: not running")
+        typer.echo(f"queue depth: {r.get('queue_depth')}")
+        typer.echo(f"events/min: {r.get('events_per_min')}")
+        typer.echo(f"summarizer: {r.get('summarizer_backend')} (model loaded: {r.get('model_loaded')})")
+        if r.get("summarizer_error"):
+            typer.echo(f"summarizer error: {r['summarizer_error']}")
+        typer.echo(f"last error: {r.get('last_error') or 'none'}")
+
+    emit(result, as_json, human)
+
+
+# ---------------------------------------------------------------------- config
+
+
+@config_app.command("show")
+def config_show(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every setting with its effective value."""
+    settings = load_settings()
+    data = settings.to_dict()
+
+    def human(d: dict) -> None:
+        typer.echo(f"# {settings.config_path}")
+        for section, values in d.items():
+            typer.echo(f"[{section}]")
+            for key, value in values.items():
+                typer.echo(f"{key} = {json.dumps(value)}")
+            typer.echo("")
+
+    emit(data, as_json, human)
+
+
+@config_app.command("set")
+def config_set(key: str = typer.Argument(..., help="section.key, e.g. context.budget_tokens"), value: str = typer.Argument(...)) -> None:
+    """Change one setting in config.toml."""
+    from offmem.config import ConfigError, save_settings
+
+    section, _, name = key.partition(".")
+    settings = load_settings(env=False)  # environment overrides are not written to the file
+    if section not in settings.sections() or not hasattr(settings.sections()[section], name):
+        fail(f"unknown setting {key!r}; see `offmem config show`")
+    try:
+        path = save_settings(settings, {section: {name: value}})
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(f"{key} = {getattr(settings.sections()[section], name)!r} saved to {path}")
+
+
+def _main() -> None:  # pragma: no cover - convenience for `python -m offmem.cli.core`
+    app(prog_name="offmem")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())

@@ -1,0 +1,219 @@
+"""Register offmem's hooks (and MCP server) in Claude Code's settings.
+
+User scope writes ``~/.claude/settings.json`` (``HOME`` is honoured); project
+scope writes ``<project>/.claude/settings.json``. Writing is idempotent: offmem's
+own handlers are recognised by the hook command and replaced, everything else in
+the file is preserved, and the previous file is kept as a backup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from offmem.errors import InstallError
+
+HOOK_EVENTS = {
+    # event: (matcher or None, timeout seconds)
+    "SessionStart": ("startup|resume|clear|compact", 15),
+    "UserPromptSubmit": (None, 10),
+    "PostToolUse": ("*", 10),
+    "PostToolUseFailure": ("*", 10),
+    "PreCompact": (None, 10),
+    "Stop": (None, 15),
+    "SessionEnd": (None, 10),
+}
+MARKER = "offmem-hook"
+MCP_NAME = "offmem"
+
+
+def hook_command() -> str:
+    """The absolute command line of the installed hook entry point."""
+    script = Path(sysconfig.get_path("scripts")) / "offmem-hook"
+    if not script.exists():
+        script = Path(sys.executable).parent / "offmem-hook"
+    if script.exists():
+        command = shlex.quote(str(script))
+    else:  # not installed as a script (running from a checkout): the module form works too
+        command = f"{shlex.quote(sys.executable)} -m offmem.hooks.capture  # {MARKER}"
+    home = os.environ.get("OFFMEM_HOME")
+    if home:  # an explicit data directory at install time is the hooks' data directory too
+        command = f"OFFMEM_HOME={shlex.quote(str(Path(home).expanduser().resolve()))} {command}"
+    return command
+
+
+def offmem_command() -> list[str]:
+    script = Path(sysconfig.get_path("scripts")) / "offmem"
+    if not script.exists():
+        script = Path(sys.executable).parent / "offmem"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "offmem"]
+
+
+def settings_path(scope: str, project: str | None = None) -> Path:
+    if scope == "user":
+        return Path(os.environ.get("HOME") or Path.home()) / ".claude" / "settings.json"
+    if scope == "project":
+        from offmem.project import project_root
+
+        return Path(project_root(project or os.getcwd())) / ".claude" / "settings.json"
+    raise InstallError(f"unknown scope {scope!r}: use 'user' or 'project'")
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError) as exc:
+        raise InstallError(f"cannot read {path}: {exc}. Fix or move the file, then run the command again.") from exc
+    if not isinstance(data, dict):
+        raise InstallError(f"{path} does not hold a JSON object; fix it, then run the command again.")
+    return data
+
+
+def _write(path: Path, data: dict) -> Path | None:
+    """Write atomically, keeping a timestamped backup of the previous content."""
+    backup = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new_text = json.dumps(data, indent=2) + "\n"
+    if path.exists():
+        old_text = path.read_text("utf-8")
+        if old_text == new_text:
+            return None
+        backup = path.with_name(f"{path.name}.offmem-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+    tmp = path.with_name(path.name + ".offmem-tmp")
+    tmp.write_text(new_text, "utf-8")
+    os.replace(tmp, path)
+    return backup
+
+
+def _is_ours(handler) -> bool:
+    return isinstance(handler, dict) and MARKER in str(handler.get("command", "")) or (
+        isinstance(handler, dict) and "offmem.hooks.capture" in str(handler.get("command", ""))
+    )
+
+
+def _strip_ours(hooks: dict) -> dict:
+    cleaned: dict = {}
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            cleaned[event] = groups
+            continue
+        kept_groups = []
+        for group in groups:
+            if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+                kept_groups.append(group)
+                continue
+            handlers = [h for h in group["hooks"] if not _is_ours(h)]
+            if handlers:
+                kept_groups.append({**group, "hooks": handlers})
+            elif not any(_is_ours(h) for h in group["hooks"]):
+                kept_groups.append(group)
+        if kept_groups:
+            cleaned[event] = kept_groups
+    return cleaned
+
+
+def install_hooks(scope: str = "user", project: str | None = None) -> dict:
+    path = settings_path(scope, project)
+    data = _read(path)
+    hooks = data.get("hooks", {})
+    if not isinstance(hooks, dict):
+        raise InstallError(f"{path}: 'hooks' is not an object; fix it, then run the command again.")
+    hooks = _strip_ours(hooks)
+    command = hook_command()
+    for event, (matcher, timeout) in HOOK_EVENTS.items():
+        group: dict = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        if matcher:
+            group = {"matcher": matcher, **group}
+        hooks.setdefault(event, []).append(group)
+    data["hooks"] = hooks
+    backup = _write(path, data)
+    return {"scope": scope, "settings": str(path), "command": command, "backup": str(backup) if backup else None,
+            "events": list(HOOK_EVENTS)}
+
+
+def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
+    path = settings_path(scope, project)
+    if not path.exists():
+        return {"scope": scope, "settings": str(path), "removed": False, "backup": None}
+    data = _read(path)
+    before = json.dumps(data.get("hooks", {}), sort_keys=True)
+    if isinstance(data.get("hooks"), dict):
+        hooks = _strip_ours(data["hooks"])
+        if hooks:
+            data["hooks"] = hooks
+        else:
+            data.pop("hooks")
+    removed = json.dumps(data.get("hooks", {}), sort_keys=True) != before
+    backup = _write(path, data) if removed else None
+    return {"scope": scope, "settings": str(path), "removed": removed, "backup": str(backup) if backup else None}
+
+
+def installed_events(path: Path) -> list[str]:
+    try:
+        data = _read(path)
+    except InstallError:
+        return []
+    hooks = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    return [
+        event
+        for event, groups in hooks.items()
+        if isinstance(groups, list)
+        and any(isinstance(g, dict) and any(_is_ours(h) for h in g.get("hooks", []) or []) for g in groups)
+    ]
+
+
+# ---------------------------------------------------------------------- MCP server
+
+
+def claude_json_path() -> Path:
+    return Path(os.environ.get("HOME") or Path.home()) / ".claude.json"
+
+
+def install_mcp(env_home: str | None = None) -> dict:
+    """Register ``offmem mcp`` as a user-scope stdio MCP server in ``~/.claude.json``."""
+    path = claude_json_path()
+    data = _read(path)
+    servers = data.get("mcpServers")
+    if not isinstance(servers, dict):
+        servers = {}
+    cmd = offmem_command()
+    entry: dict = {"type": "stdio", "command": cmd[0], "args": [*cmd[1:], "mcp"]}
+    if env_home:
+        entry["env"] = {"OFFMEM_HOME": env_home}
+    servers[MCP_NAME] = entry
+    data["mcpServers"] = servers
+    backup = _write(path, data)
+    return {"settings": str(path), "server": MCP_NAME, "backup": str(backup) if backup else None}
+
+
+def uninstall_mcp() -> dict:
+    path = claude_json_path()
+    if not path.exists():
+        return {"settings": str(path), "removed": False}
+    data = _read(path)
+    servers = data.get("mcpServers")
+    removed = isinstance(servers, dict) and servers.pop(MCP_NAME, None) is not None
+    if removed:
+        _write(path, data)
+    return {"settings": str(path), "removed": bool(removed)}
+
+
+def mcp_installed() -> bool:
+    try:
+        data = _read(claude_json_path())
+    except InstallError:
+        return False
+    servers = data.get("mcpServers")
+    return isinstance(servers, dict) and MCP_NAME in servers

@@ -1,0 +1,1 @@
+"""The background worker (processing, models, HTTP on loopback)."""

@@ -1,0 +1,22 @@
+"""``python -m offmem.worker run``: the worker in the foreground (hooks spawn this)."""
+
+from __future__ import annotations
+
+import sys
+
+from offmem.worker.runner import AlreadyRunning, Worker
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] not in (["run"], []):
+        print("usage: python -m offmem.worker run", file=sys.stderr)
+        return 2
+    try:
+        Worker().run()
+    except AlreadyRunning:
+        return 0  # another worker won the race: nothing to do
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,117 @@
+"""Start, stop and query the worker from the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from offmem.config import Settings
+from offmem.errors import WorkerError
+from offmem.hooks.kick import spawn_detached, worker_running
+from offmem.worker.runner import STATE_NAME
+
+
+def read_state(home: Path) -> dict | None:
+    try:
+        return json.loads((Path(home) / STATE_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def base_url(settings: Settings) -> str | None:
+    state = read_state(settings.home)
+    if not state or not state.get("port") or not worker_running(str(settings.home)):
+        return None
+    return f"http://{state.get('host', '127.0.0.1')}:{state['port']}"
+
+
+def request_json(settings: Settings, path: str, *, timeout: float = 2.0, method: str = "GET", body=None):
+    """Call the worker's HTTP API; None when it is not up."""
+    import urllib.request
+
+    url = base_url(settings)
+    if url is None:
+        return None
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def status(settings: Settings) -> dict:
+    running = worker_running(str(settings.home))
+    if running:
+        live = request_json(settings, "/api/status", timeout=5.0)
+        if live:
+            return live
+    from offmem.store.db import Store
+
+    depth = None
+    if settings.db_path.exists():
+        with Store.open(settings.db_path) as store:
+            depth = store.queue_depth()
+    state = read_state(settings.home) or {}
+    return {
+        "running": running,
+        "pid": state.get("pid") if running else None,
+        "home": str(settings.home),
+        "port": state.get("port") if running else None,
+        "queue_depth": depth,
+        "events_per_min": 0.0,
+        "last_error": None,
+        "model_loaded": False,
+        "summarizer_backend": settings.summarizer.backend,
+    }
+
+
+def start(settings: Settings, *, wait_s: float = 20.0) -> dict:
+    home = str(settings.home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not worker_running(home):
+        env_home = os.environ.get("OFFMEM_HOME")
+        os.environ["OFFMEM_HOME"] = home
+        try:
+            child = spawn_detached([sys.executable, "-m", "offmem.worker", "run"],
+                                   log_path=os.path.join(home, "worker.out"))
+            os.waitpid(child, 0)
+        finally:
+            if env_home is None:
+                os.environ.pop("OFFMEM_HOME", None)
+            else:
+                os.environ["OFFMEM_HOME"] = env_home
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if worker_running(home) and base_url(settings) and request_json(settings, "/api/health"):
+            return status(settings)
+        time.sleep(0.1)
+    raise WorkerError(f"the worker did not come up within {wait_s:.0f} s; see {settings.home / 'worker.out'}")
+
+
+def stop(settings: Settings, *, wait_s: float = 15.0) -> bool:
+    """SIGTERM the worker and wait for it to release its lock; False if none ran."""
+    home = str(settings.home)
+    if not worker_running(home):
+        return False
+    state = read_state(settings.home) or {}
+    pid = state.get("pid")
+    if not pid:
+        raise WorkerError("a worker holds the lock but wrote no state file; stop it by pid")
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if not worker_running(home):
+            return True
+        time.sleep(0.1)
+    os.kill(int(pid), signal.SIGKILL)
+    return True

@@ -1,0 +1,250 @@
+"""The worker: the one warm process. It drains the spool and holds the models.
+
+One per data directory, enforced by an exclusive ``flock`` on ``worker.lock``
+held for the process's whole life (the kernel drops it when the process dies, so
+a SIGKILL leaves nothing stale). The HTTP side (status, search, UI) is served on
+127.0.0.1 by :mod:`offmem.worker.app`; the processing loop runs in a thread.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from offmem.config import Settings, load_settings
+from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.store.db import Store, now_iso
+
+LOCK_NAME = "worker.lock"
+STATE_NAME = "worker.json"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+class WorkerLock:
+    def __init__(self, home: Path) -> None:
+        self.path = Path(home) / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise AlreadyRunning(f"a worker already runs for {self.path.parent}") from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+class Worker:
+    def __init__(self, settings: Settings | None = None, *, serve_http: bool = True) -> None:
+        self.settings = settings or load_settings()
+        self.home = self.settings.home
+        self.serve_http = serve_http
+        self.stop_event = threading.Event()
+        self.lock = WorkerLock(self.home)
+        self.started_at = time.time()
+        self.summarizer = None
+        self.summarizer_error: str | None = None
+        self.indexer = None
+        self.last_error: str | None = None
+        self.processed: deque[tuple[float, int]] = deque(maxlen=4096)
+        self.total_events = 0
+        self.total_observations = 0
+        self.port: int | None = None
+        self.wake = threading.Event()
+
+    # ------------------------------------------------------------------ logging & state
+
+    def log(self, message: str) -> None:
+        try:
+            with open(self.home / "offmem.log", "a", encoding="utf-8") as fh:
+                fh.write(f"{now_iso()} worker[{os.getpid()}] {message}\n")
+        except OSError:
+            pass
+
+    def events_per_minute(self) -> float:
+        cutoff = time.time() - 300
+        recent = [n for t, n in self.processed if t >= cutoff]
+        if not recent:
+            return 0.0
+        span = max(60.0, time.time() - min(t for t, _ in self.processed if t >= cutoff))
+        return round(sum(recent) * 60.0 / span, 2)
+
+    def status(self) -> dict:
+        with Store.open(self.settings.db_path) as store:
+            depth = store.queue_depth()
+        summarizer = self.summarizer.status() if self.summarizer is not None else None
+        return {
+            "running": True,
+            "pid": os.getpid(),
+            "home": str(self.home),
+            "host": self.settings.worker.host,
+            "port": self.port,
+            "started_at": now_iso(self.started_at),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "queue_depth": depth,
+            "events_processed": self.total_events,
+            "observations_written": self.total_observations,
+            "events_per_min": self.events_per_minute(),
+            "last_error": self.last_error,
+            "summarizer_backend": self.settings.summarizer.backend,
+            "model_loaded": bool(summarizer and summarizer.get("loaded")),
+            "summarizer": summarizer,
+            "summarizer_error": self.summarizer_error,
+            "embedder": self.indexer.status() if self.indexer is not None else None,
+        }
+
+    def write_state(self) -> None:
+        state = {"pid": os.getpid(), "port": self.port, "host": self.settings.worker.host,
+                 "started_at": now_iso(self.started_at)}
+        path = self.home / STATE_NAME
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), "utf-8")
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ models
+
+    def load_backends(self) -> None:
+        """Load the summarizer and the embedder; a failure leaves rules / FTS in charge."""
+        try:
+            from offmem.summarize.registry import get_summarizer
+
+            summarizer = get_summarizer(self.settings)
+            if summarizer is not None:
+                summarizer.load()
+            self.summarizer = summarizer
+        except Exception as exc:  # noqa: BLE001 - rules take over
+            self.summarizer_error = f"{type(exc).__name__}: {exc}"
+            self.log(f"summarizer unavailable, using rules: {self.summarizer_error}")
+        try:
+            from offmem.search.indexer import get_indexer
+
+            self.indexer = get_indexer(self.settings)
+        except Exception as exc:  # noqa: BLE001 - keyword search still works
+            self.log(f"semantic index unavailable: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ loop
+
+    def on_commit(self, observation_ids: list[int]) -> None:
+        if self.indexer is not None:
+            try:
+                self.indexer.index_pending()
+            except Exception as exc:  # noqa: BLE001 - the outbox retries later
+                self.log(f"indexing deferred: {type(exc).__name__}: {exc}")
+
+    def process_loop(self) -> None:
+        self.load_backends()
+        store = Store.open(self.settings.db_path)
+        pipeline = Pipeline(
+            store,
+            summarizer=self.summarizer,
+            policy=BatchPolicy.from_settings(self.settings),
+            log=self.log,
+            on_commit=self.on_commit,
+        )
+        if self.indexer is not None:
+            self.on_commit([])  # heal: index what a crash left unindexed
+        interval = self.settings.worker.poll_interval_s
+        try:
+            while not self.stop_event.is_set():
+                if not self.home.exists():
+                    self.log("data directory removed; exiting")
+                    self.stop_event.set()
+                    break
+                try:
+                    store.ingest_spool_dir(self.home)
+                    stats = pipeline.run_once()
+                except Exception as exc:  # noqa: BLE001
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.log(f"processing error: {self.last_error}")
+                else:
+                    if stats.events:
+                        self.processed.append((time.time(), stats.events))
+                        self.total_events += stats.events
+                        self.total_observations += stats.observations
+                    if pipeline.last_error:
+                        self.last_error = pipeline.last_error
+                self.wake.wait(interval)
+                self.wake.clear()
+        finally:
+            store.close()
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT. Raises AlreadyRunning if another worker holds the lock."""
+        self.lock.acquire()
+        try:
+            self.log(f"started (home {self.home})")
+            self.write_state()
+            thread = threading.Thread(target=self.process_loop, name="offmem-process", daemon=True)
+            thread.start()
+            if self.serve_http:
+                self._serve(thread)
+            else:
+                self._wait_for_signal(thread)
+            self.stop_event.set()
+            self.wake.set()
+            thread.join(timeout=5)
+            self.log("stopped")
+        finally:
+            for name in (STATE_NAME,):
+                try:
+                    (self.home / name).unlink()
+                except OSError:
+                    pass
+            self.lock.release()
+
+    def _wait_for_signal(self, thread: threading.Thread) -> None:
+        def stop(signum, frame):
+            self.stop_event.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while thread.is_alive() and not self.stop_event.is_set():
+            self.stop_event.wait(0.5)
+
+    def _serve(self, thread: threading.Thread) -> None:
+        import socket
+
+        import uvicorn
+
+        from offmem.worker.app import create_app
+
+        host = self.settings.worker.host
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, self.settings.worker.port))
+        except OSError as exc:
+            self.log(f"port {self.settings.worker.port} busy ({exc}); serving on a free port instead")
+            sock.bind((host, 0))
+        self.port = sock.getsockname()[1]
+        self.write_state()
+        app = create_app(self)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+
+        def watch() -> None:
+            while not self.stop_event.wait(0.5):
+                if not thread.is_alive():
+                    break
+            server.should_exit = True
+
+        threading.Thread(target=watch, daemon=True).start()
+        server.run(sockets=[sock])
