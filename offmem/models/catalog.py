@@ -64,7 +64,8 @@ class PypiSource:
         return [f"{self.root.rstrip('/')}/{path}"]
 
     def describe(self) -> str:
-        return "pypi:" + ",".join(self.packages)
+        more = f" (+{len(self.packages) - 1} more)" if len(self.packages) > 1 else ""
+        return f"pypi:{self.packages[0]}{more}
 
 
 Source = HubSource | PypiSource

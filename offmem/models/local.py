@@ -160,7 +160,7 @@ def inspect_model(models_dir: Path, spec: ModelSpec, full: bool = False, advance
     folder = model_dir(models_dir, spec.name)
     missing = [f.path for f in spec.files if not (folder / f.path).is_file()]
     if missing:
-        detail = "not installed" if len(missing) == len(spec.files) else f"missing {', '.join(missing)}"
+        detail = f"no files in {folder}" if len(missing) == len(spec.files) else f"{', '.join(missing)} missing in {folder}"
         return InstallState("missing", detail)
     stamp = read_stamp(folder) or {"files": {}}
     hashes: dict = {}
@@ -213,7 +213,7 @@ def resolve_model_path(settings, role: str, name: str | None = None) -> Path:
         raise ModelError(f"model {spec.name!r} is a {spec.role}, not a {role}; pick a {role} from `offmem models`")
     state = inspect_model(settings.models_dir, spec)
     if state.state == "missing":
-        raise ModelMissingError(spec.name, f"{state.detail} in {settings.models_dir}")
+        raise ModelMissingError(spec.name, state.detail)
     if state.state == "corrupt":
         raise ModelError(
             f"model {spec.name!r} in {settings.models_dir} is damaged: {state.detail}; "

@@ -123,8 +123,9 @@ def pull_one(settings, spec: ModelSpec, force: bool = False, kinds: Sequence[str
     models_dir = settings.models_dir
     started = time.monotonic()
     path = str(load_path(models_dir, spec))
-    if not force and inspect_model(models_dir, spec).verified:
-        return PullResult(spec.name, "present", path=path, size=spec.size)
+    state = inspect_model(models_dir, spec)
+    if state.verified and not force:
+        return PullResult(spec.name, "present", path=path, source=state.source, size=spec.size)
     staging, hashes, source = _try_sources(spec, models_dir, kinds, ctx_args)
     try:
         install_staged(models_dir, spec, staging, hashes, source)
