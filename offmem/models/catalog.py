@@ -65,7 +65,7 @@ class PypiSource:
 
     def describe(self) -> str:
         more = f" (+{len(self.packages) - 1} more)" if len(self.packages) > 1 else ""
-        return f"pypi:{self.packages[0]}{more}
+        return f"pypi:{self.packages[0]}{more}"
 
 
 Source = HubSource | PypiSource
