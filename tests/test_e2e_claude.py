@@ -43,6 +43,7 @@ if payload["hook_event_name"] == "SessionStart":
     print(json.dumps({"hookSpecificOutput": out}))
 """
 PROCESSING_TIMEOUT_S = 60
+OFFMEM_BIN = Path(sys.executable).parent / "offmem"
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +138,24 @@ def test_harness_runs_tools_and_fires_hooks(claude_bin, fake, dirs):
     assert len(fake.agent_requests()) == len(script)
 
 
-def offmem_install(dirs: dict[str, Path], fake: FakeAnthropic) -> subprocess.CompletedProcess:
-    offmem = Path(sys.executable).parent / "offmem"
+def offmem(dirs: dict[str, Path], fake: FakeAnthropic, *args: str) -> subprocess.CompletedProcess:
+    """Run the venv's ``offmem`` console script with the test's HOME and OFFMEM_HOME."""
     env = claude_env(dirs["home"], fake.base_url, dirs["data"])
     return subprocess.run(
-        [str(offmem), "install", "--scope", "user"],
-        cwd=dirs["project"], env=env, capture_output=True, text=True, timeout=120,
+        [str(OFFMEM_BIN), *args], cwd=dirs["project"], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.fixture
+def installed(dirs, fake) -> Iterator[None]:
+    """``offmem install --scope user``; afterwards the worker the hooks started is stopped."""
+    result = offmem(dirs, fake, "install", "--scope", "user")
+    assert result.returncode == 0, f"offmem install failed:\n{result.stdout}\n{result.stderr}"
+    yield
+    offmem(dirs, fake, "worker", "stop")
+    # A worker exits once its data directory is gone; moving it (not deleting:
+    # offmem.log stays readable) also ends one that a late hook started.
+    dirs["data"].rename(dirs["data"].with_name("offmem-data.stopped"))
 
 
 def wait_for_summary(db_path: Path, session_id: str, timeout: float = PROCESSING_TIMEOUT_S) -> None:
@@ -167,9 +179,7 @@ def query(db_path: Path, sql: str, *params: object) -> list[tuple]:
         conn.close()
 
 
-def test_memory_of_session_one_reaches_session_two(claude_bin, fake, dirs):
-    installed = offmem_install(dirs, fake)
-    assert installed.returncode == 0, f"offmem install failed:\n{installed.stdout}\n{installed.stderr}"
+def test_memory_of_session_one_reaches_session_two(claude_bin, fake, dirs, installed):
     db_path = dirs["data"] / "offmem.db"
 
     fake.set_script(debugging_script(dirs["project"]))
