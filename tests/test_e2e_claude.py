@@ -29,9 +29,18 @@ from tests.support.fake_anthropic import FakeAnthropic, ToolCall
 
 pytestmark = pytest.mark.e2e
 
-VAT_PY = 'RATES = {"DE": 0.19, "FR": 0.20, "IT": 0.22}\n\n\ndef vat(amount, country):\n    rate = 0.2\n    return round(amount * rate, 2)\n'
+VAT_PY = """\
+RATES = {"DE": 0.19, "FR": 0.20, "IT": 0.22}
+
+
+def vat(amount, country):
+    rate = 0.2
+    return round(amount * rate, 2)
+"""
 CHECK_PY = 'from cart.vat import vat\n\nassert vat(100, "DE") == 19.0, vat(100, "DE")\nprint("ok")\n'
-HOOK_EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop", "SessionEnd"]
+HOOK_EVENTS = [
+    "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop", "SessionEnd"
+]
 # A stand-in hook for the harness test: logs each payload, injects a marker at SessionStart.
 LOGGING_HOOK = """\
 import json, sys
@@ -89,7 +98,9 @@ def debugging_script(project: Path) -> list:
         [ToolCall("Bash", {"command": "ls cart", "description": "List the cart package"})],
         [ToolCall("Read", {"file_path": vat})],
         [ToolCall("Bash", {"command": "python3 check.py", "description": "Run the VAT check"})],
-        [ToolCall("Edit", {"file_path": vat, "old_string": "    rate = 0.2\n", "new_string": "    rate = RATES[country]\n"})],
+        [ToolCall("Edit", {
+            "file_path": vat, "old_string": "    rate = 0.2\n", "new_string": "    rate = RATES[country]\n"
+        })],
         [ToolCall("Bash", {"command": "python3 check.py", "description": "Re-run the VAT check"})],
         "Fixed vat(): it now looks up RATES[country], so DE gives 19.0 and check.py passes.",
     ]
