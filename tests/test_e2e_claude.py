@@ -6,7 +6,7 @@ first test proves the harness itself (tools run, every hook event fires); the
 second installs offmem and checks that what session 1 did reaches session 2's
 first request to the model.
 
-Needs the CLI: ``npm install --prefix .cache/node @anthropic-ai/claude-code``
+Needs the CLI: ``npm install --prefix .cache/node @anthropic-ai/claude-code@2.1.197``
 (or ``OFFMEM_CLAUDE_BIN``). Without it the tests skip, except under CI, where
 they fail so that a missing install step cannot hide them.
 """

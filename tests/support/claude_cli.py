@@ -3,7 +3,7 @@
 The CLI is the npm package ``@anthropic-ai/claude-code``; install it for the
 tests with::
 
-    npm install --prefix .cache/node @anthropic-ai/claude-code
+    npm install --prefix .cache/node @anthropic-ai/claude-code@2.1.197
 
 or point ``OFFMEM_CLAUDE_BIN`` at a ``claude`` binary.
 
@@ -46,7 +46,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BIN = REPO_ROOT / ".cache" / "node" / "node_modules" / ".bin" / "claude"
 INSTALL_HINT = (
-    "Claude Code CLI not found: run `npm install --prefix .cache/node @anthropic-ai/claude-code` "
+    "Claude Code CLI not found: run `npm install --prefix .cache/node @anthropic-ai/claude-code@2.1.197` "
     "in the repo root, or set OFFMEM_CLAUDE_BIN to a claude binary"
 )
 # Variables of an outer Claude Code / Anthropic / offmem setup that must not leak into a test run.
