@@ -5,7 +5,6 @@ which is a fifth of a hook's whole budget. The hook path uses these two helpers,
 built directly on ``_json``; everything else in offmem uses the ``json`` module.
 """
 
-from __future__ import annotations
 
 import _json
 

@@ -33,15 +33,23 @@ MARKER = "offmem-hook"
 MCP_NAME = "offmem"
 
 
-def hook_command() -> str:
-    """The absolute command line of the installed hook entry point."""
-    script = Path(sysconfig.get_path("scripts")) / "offmem-hook"
-    if not script.exists():
-        script = Path(sys.executable).parent / "offmem-hook"
-    if script.exists():
+def hook_command(fast: bool = True) -> str:
+    """The absolute command line of the installed hook entry point.
+
+    The fast form runs the hook module's file with ``python -S``: no ``site``
+    processing (no .pth files, no listing of site-packages), which is most of a
+    hook's cost. It needs only the standard library, which is all the hook uses.
+    The other form is the ``offmem-hook`` console script.
+    """
+    if fast:
+        launcher = Path(__file__).resolve().parent / "hooks" / "run.py"
+        command = f"{shlex.quote(sys.executable)} -S {shlex.quote(str(launcher))}"
+        command += f"  # {MARKER}"
+    else:
+        script = Path(sysconfig.get_path("scripts")) / "offmem-hook"
+        if not script.exists():
+            script = Path(sys.executable).parent / "offmem-hook"
         command = shlex.quote(str(script))
-    else:  # not installed as a script (running from a checkout): the module form works too
-        command = f"{shlex.quote(sys.executable)} -m offmem.hooks.capture  # {MARKER}"
     home = os.environ.get("OFFMEM_HOME")
     if home:  # an explicit data directory at install time is the hooks' data directory too
         command = f"OFFMEM_HOME={shlex.quote(str(Path(home).expanduser().resolve()))} {command}"

@@ -6,7 +6,6 @@ repository's memory), or the ``cwd`` itself outside git. It is computed from the
 filesystem without running git: the hook cannot afford a subprocess.
 """
 
-from __future__ import annotations
 
 import os
 

@@ -15,7 +15,6 @@ Only the standard library is imported here, and only the cheap parts of it: the
 PostToolUse path must cost little more than starting the interpreter.
 """
 
-from __future__ import annotations
 
 import os
 import sys
@@ -81,8 +80,8 @@ def capture_settings(home: str) -> dict:
         "autostart": True,
     }
     config = os.path.join(home, "config.toml")
-    slow = any(k.startswith(("OFFMEM_CAPTURE_", "OFFMEM_WORKER_")) for k in os.environ)
-    if not slow and os.path.exists(config):
+    slow = False
+    if os.path.exists(config):
         try:
             st = os.stat(config)
             with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
@@ -109,6 +108,21 @@ def capture_settings(home: str) -> dict:
             busy_timeout_ms=cap.busy_timeout_ms,
             autostart=settings.worker.autostart,
         )
+    # environment overrides of these keys, coerced like offmem.config does
+    for key, default in list(result.items()):
+        env_key = ("OFFMEM_WORKER_" if key == "autostart" else "OFFMEM_CAPTURE_") + key.upper()
+        value = os.environ.get(env_key)
+        if value is None:
+            continue
+        if isinstance(default, bool):
+            result[key] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                result[key] = int(value)
+            except ValueError:
+                pass
+        elif isinstance(default, list):
+            result[key] = [part.strip() for part in value.split(",") if part.strip()]
     return result
 
 
@@ -185,12 +199,12 @@ def _is_excluded(project: str, cwd: str, settings: dict) -> bool:
 def connect(db_path: str, timeout_s: float):
     import _sqlite3
 
-    from offmem.store.migrations import LATEST
+    from offmem.store.version import SCHEMA_VERSION
 
     conn = _sqlite3.connect(db_path, timeout=timeout_s, isolation_level=None)
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version < LATEST:
+        if version < SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode=WAL")
             from offmem.store.migrations import migrate
 

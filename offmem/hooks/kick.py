@@ -7,7 +7,6 @@ detached child that execs ``python -m offmem.worker run``; the hook itself
 returns at once (about a millisecond for the fork).
 """
 
-from __future__ import annotations
 
 import os
 import sys
