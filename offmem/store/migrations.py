@@ -180,6 +180,40 @@ def m001_initial(conn) -> None:
     run_script(conn, _fts("prompts", ["text"]))
 
 
+@migration
+def m002_vector_outbox(conn) -> None:
+    """The outbox that keeps Chroma (derived) in step with SQLite (the truth).
+
+    Triggers queue every insert, content update and delete of an observation in
+    the same transaction as the change itself, so a crash before Chroma is written
+    leaves the work queued; offmem.search.indexer drains it. Existing observations
+    are queued once here.
+    """
+    watched = "type, title, subtitle, narrative, facts, concepts, files_read, files_modified, project, session_id, created_at"
+    run_script(
+        conn,
+        f"""
+        CREATE TABLE vector_outbox (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            ref_id INTEGER NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete'))
+        );
+        CREATE INDEX vector_outbox_ref ON vector_outbox(kind, ref_id);
+        CREATE TRIGGER observations_vec_ai AFTER INSERT ON observations BEGIN
+            INSERT INTO vector_outbox(kind, ref_id, op) VALUES ('observation', new.id, 'upsert');
+        END;
+        CREATE TRIGGER observations_vec_au AFTER UPDATE OF {watched} ON observations BEGIN
+            INSERT INTO vector_outbox(kind, ref_id, op) VALUES ('observation', new.id, 'upsert');
+        END;
+        CREATE TRIGGER observations_vec_ad AFTER DELETE ON observations BEGIN
+            INSERT INTO vector_outbox(kind, ref_id, op) VALUES ('observation', old.id, 'delete');
+        END;
+        INSERT INTO vector_outbox(kind, ref_id, op) SELECT 'observation', id, 'upsert' FROM observations ORDER BY id;
+        """,
+    )
+
+
 def _number(fn) -> int:
     return int(fn.__name__[1:4])
 

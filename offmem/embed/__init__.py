@@ -1,0 +1,88 @@
+"""Embedders: text in, unit-length float32 vectors out.
+
+One abstract method, :meth:`Embedder.embed_batch`; everything else derives from
+it. Backends import their heavy libraries only when they load a model, so
+importing this package costs nothing.
+
+``get_embedder(settings)`` builds the configured backend:
+
+- ``sentence-transformers`` (default): a model folder resolved by
+  :func:`offmem.models.resolve_model_path` (never downloaded at run time);
+- ``none``: no embedder, search is keyword-only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+
+from offmem.errors import ModelError
+
+BACKENDS = ("sentence-transformers", "none")
+
+
+class Embedder(ABC):
+    """A text embedding model. ``model_id`` and ``dimension`` identify its vectors."""
+
+    model_id: str = ""
+    batch_size: int = 32
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+
+    @property
+    def known_dimension(self) -> int | None:
+        """The dimension if it is known without loading the model, else None."""
+        return self.dimension
+
+    @property
+    def loaded(self) -> bool:
+        return True
+
+    def load(self) -> None:
+        """Load the model now (it is otherwise loaded on first use)."""
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]):
+        """Embed ``texts`` as a float32 array of shape ``(len(texts), dimension)``, rows of norm 1."""
+
+    def embed_query(self, text: str):
+        """One vector (a 1-d float32 array) for a search query."""
+        return self.embed_batch([text])[0]
+
+    def iter_batches(self, texts: Sequence[str]) -> Iterator:
+        """Embed ``texts`` ``batch_size`` at a time, yielding one array per batch."""
+        for start in range(0, len(texts), self.batch_size):
+            yield self.embed_batch(texts[start:start + self.batch_size])
+
+    def identity(self) -> dict:
+        """What is stored next to the vectors to detect a model change."""
+        return {"model": self.model_id, "dim": self.dimension}
+
+
+def get_embedder(settings) -> Embedder | None:
+    """The configured embedder, not yet loaded; None when the backend is ``none``.
+
+    Raises ModelMissingError (with the pull command) when the model is not
+    installed and ModelError for an unknown backend.
+    """
+    backend = settings.embedder.backend
+    if backend == "none":
+        return None
+    if backend != "sentence-transformers":
+        raise ModelError(
+            f"unknown embedder backend {backend!r}; set embedder.backend to one of {', '.join(BACKENDS)} "
+            f"(`offmem config set embedder.backend sentence-transformers`)"
+        )
+    from offmem.embed.st_backend import SentenceTransformerEmbedder
+    from offmem.models import load_catalog, resolve_model_path, selected_name
+
+    name = settings.embedder.model or selected_name(settings, load_catalog(settings.home), "embedder")
+    path = resolve_model_path(settings, "embedder", name)
+    dimension = load_catalog(settings.home).get(name).dimensions or None
+    return SentenceTransformerEmbedder(path, model_id=name, batch_size=settings.embedder.batch_size, dimension=dimension)
+
+
+__all__ = ["BACKENDS", "Embedder", "get_embedder"]

@@ -1,0 +1,236 @@
+"""Hybrid search: FTS5 bm25 and vector similarity, fused by reciprocal rank.
+
+Each half ranks the memories that pass the filters; a memory's fused score is
+``Σ weight / (k + rank)`` over the halves that found it (reciprocal rank fusion,
+k = 60), times a mild recency factor ``1 + r · 0.5^(age / half-life)``. Every hit
+is re-read from SQLite with the filters applied, so a stale vector can never
+surface a deleted or out-of-scope memory.
+
+Without an embedder or a reachable Chroma the search is keyword-only and says so
+in ``notes``; it never fails for that reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from offmem.errors import OffmemError
+from offmem.search.chroma import ChromaIndex
+from offmem.search.documents import observation_id, vector_id
+from offmem.search.errors import SearchIndexError
+from offmem.search.filters import SearchFilters, parse_created
+from offmem.search.fts import DEFAULT_WEIGHTS, FtsWeights, fts_ranked
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    k: float = 60.0
+    fts_weight: float = 1.0
+    vector_weight: float = 1.0
+    depth: int = 50  # candidates taken from each half
+    recency_weight: float = 0.1  # a memory from today scores up to 10% more
+    half_life_days: float = 30.0
+    fts_weights: FtsWeights = field(default_factory=lambda: DEFAULT_WEIGHTS)
+
+
+DEFAULT_PARAMS = FusionParams()
+
+
+class SearchResults(list):
+    """Hit dicts, best first, plus ``mode`` (hybrid | fts | vector) and ``notes``."""
+
+    def __init__(self, hits=(), mode: str = "hybrid", notes: list[str] | None = None) -> None:
+        super().__init__(hits)
+        self.mode = mode
+        self.notes = list(notes or [])
+
+    def to_dict(self, query: str) -> dict:
+        return {"query": query, "mode": self.mode, "notes": self.notes, "hits": list(self)}
+
+
+# ---------------------------------------------------------------------- halves
+
+
+def _conn(store):
+    return getattr(store, "conn", store)
+
+
+def _instance(conn) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'vectors.instance'").fetchone()
+    return row[0] if row else None
+
+
+def _file_candidates(conn, filters: SearchFilters) -> list[int]:
+    where, args = filters.sql("o")
+    return [r[0] for r in conn.execute(f"SELECT o.id FROM observations o WHERE 1{where}", args)]
+
+
+def vector_ranked(conn, query: str, filters: SearchFilters, limit: int, embedder, chroma: ChromaIndex) -> list[tuple[int, float]]:
+    """``(observation id, cosine distance)`` best first. Raises SearchIndexError when unusable."""
+    from offmem.search.indexer import index_identity
+
+    instance = _instance(conn)
+    if instance is None or chroma.check(index_identity(embedder)) is None:
+        raise SearchIndexError("the semantic index is empty (the worker fills it; or run `offmem reindex`)")
+    ids = None
+    if filters.files:
+        ids = [vector_id(instance, i) for i in _file_candidates(conn, filters)]
+        if not ids:
+            return []
+    vector = embedder.embed_query(query)
+    found = chroma.query(vector, limit, where=filters.chroma_where(instance), ids=ids)
+    ranked = []
+    for vid, distance in found:
+        oid = observation_id(vid)
+        if oid is not None:
+            ranked.append((oid, float(distance)))
+    return ranked
+
+
+_INDEXES: dict[str, ChromaIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def chroma_for(settings) -> ChromaIndex:
+    """One shared :class:`ChromaIndex` per configured store, for callers that pass only settings."""
+    index = ChromaIndex.from_settings(settings)
+    with _INDEXES_LOCK:
+        return _INDEXES.setdefault(f"{index.where}/{index.name}", index)
+
+
+def _vector_half(conn, query, filters, depth, embedder, chroma, settings, notes) -> list[tuple[int, float]] | None:
+    """The vector ranking, or None (with a note) when semantic search is unavailable."""
+    if embedder is None:
+        notes.append("semantic search unavailable (no embedder loaded): keyword results only")
+        return None
+    try:
+        if chroma is None:
+            if settings is None:
+                notes.append("semantic search unavailable (no Chroma index given): keyword results only")
+                return None
+            chroma = chroma_for(settings)
+        ranked = vector_ranked(conn, query, filters, depth, embedder, chroma)
+    except (OffmemError, OSError) as exc:
+        notes.append(f"semantic search unavailable: {exc}; keyword results only")
+        return None
+    return ranked
+
+
+# ---------------------------------------------------------------------- rows → hits
+
+
+def _rows(conn, ids: list[int], filters: SearchFilters) -> dict[int, dict]:
+    rows: dict[int, dict] = {}
+    where, args = filters.sql("o")
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        sql = (
+            "SELECT o.id, o.type, o.title, o.subtitle, o.project, o.session_id, o.created_at"
+            f" FROM observations o WHERE o.id IN ({','.join('?' * len(part))}){where}"
+        )
+        for row in conn.execute(sql, [*part, *args]):
+            rows[int(row[0])] = {
+                "id": int(row[0]), "type": row[1], "title": row[2], "subtitle": row[3],
+                "project": row[4], "session_id": row[5], "created_at": row[6],
+            }
+    return rows
+
+
+def _hit(row: dict, score: float, fts_rank: int | None, vector_rank: int | None) -> dict:
+    return {**row, "score": round(score, 6), "ranks": {"fts": fts_rank, "vector": vector_rank}}
+
+
+def fuse(
+    fts: list[int],
+    vector: list[int],
+    created: dict[int, float],
+    params: FusionParams = DEFAULT_PARAMS,
+    now: float | None = None,
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of two rankings with a recency factor; ``(id, score)`` best first."""
+    now = time.time() if now is None else now
+    scores: dict[int, float] = {}
+    for weight, ranking in ((params.fts_weight, fts), (params.vector_weight, vector)):
+        for rank, oid in enumerate(ranking, 1):
+            scores[oid] = scores.get(oid, 0.0) + weight / (params.k + rank)
+    fused = []
+    for oid, score in scores.items():
+        age_days = max(0.0, now - created.get(oid, 0.0)) / DAY_S
+        fused.append((oid, score * (1.0 + params.recency_weight * 0.5 ** (age_days / params.half_life_days))))
+    fused.sort(key=lambda item: (-item[1], -created.get(item[0], 0.0), -item[0]))
+    return fused
+
+
+# ---------------------------------------------------------------------- public API
+
+
+def hybrid_search(
+    store,
+    query: str,
+    *,
+    project: str | None = None,
+    types=None,
+    files=None,
+    session_id: str | None = None,
+    since=None,
+    until=None,
+    limit: int = 10,
+    embedder=None,
+    chroma: ChromaIndex | None = None,
+    settings=None,
+    params: FusionParams = DEFAULT_PARAMS,
+    now: float | None = None,
+) -> SearchResults:
+    """The best ``limit`` memories for ``query``; each hit has id, type, title, project,
+    created_at, fused ``score`` and ``ranks`` {"fts", "vector"} (1-based, None = not found)."""
+    conn = _conn(store)
+    filters = SearchFilters.build(project=project, types=types, files=files, session_id=session_id,
+                                  since=since, until=until, now=now)
+    if not query or not query.strip():
+        return SearchResults([], "hybrid", ["empty query"])
+    notes: list[str] = []
+    depth = max(params.depth, limit)
+    fts = [oid for oid, _ in fts_ranked(conn, query, filters, depth, params.fts_weights)]
+    vec_ranked = _vector_half(conn, query, filters, depth, embedder, chroma, settings, notes)
+    vec = [oid for oid, _ in vec_ranked or []]
+    rows = _rows(conn, list(dict.fromkeys(fts + vec)), filters)
+    fts = [oid for oid in fts if oid in rows]
+    vec = [oid for oid in vec if oid in rows]
+    created = {oid: parse_created(row["created_at"]) for oid, row in rows.items()}
+    fts_rank = {oid: r for r, oid in enumerate(fts, 1)}
+    vec_rank = {oid: r for r, oid in enumerate(vec, 1)}
+    hits = [
+        _hit(rows[oid], score, fts_rank.get(oid), vec_rank.get(oid))
+        for oid, score in fuse(fts, vec, created, params, now)[:limit]
+    ]
+    return SearchResults(hits, "hybrid" if vec_ranked is not None else "fts", notes)
+
+
+def fts_search(store, query: str, *, project=None, types=None, files=None, session_id=None, since=None,
+               until=None, limit: int = 10, weights: FtsWeights = DEFAULT_WEIGHTS, now=None) -> SearchResults:
+    """Keyword search alone; ``score`` is the negated bm25 (higher is better)."""
+    conn = _conn(store)
+    filters = SearchFilters.build(project=project, types=types, files=files, session_id=session_id,
+                                  since=since, until=until, now=now)
+    ranked = fts_ranked(conn, query, filters, limit, weights)
+    rows = _rows(conn, [oid for oid, _ in ranked], filters)
+    hits = [_hit(rows[oid], -bm25, r, None) for r, (oid, bm25) in enumerate(ranked, 1) if oid in rows]
+    return SearchResults(hits, "fts")
+
+
+def vector_search(store, query: str, *, project=None, types=None, files=None, session_id=None, since=None,
+                  until=None, limit: int = 10, embedder=None, chroma: ChromaIndex | None = None, settings=None,
+                  now=None) -> SearchResults:
+    """Semantic search alone; ``score`` is the cosine similarity. Empty, with a note, when unavailable."""
+    conn = _conn(store)
+    filters = SearchFilters.build(project=project, types=types, files=files, session_id=session_id,
+                                  since=since, until=until, now=now)
+    notes: list[str] = []
+    ranked = _vector_half(conn, query, filters, limit, embedder, chroma, settings, notes) or []
+    rows = _rows(conn, [oid for oid, _ in ranked], filters)
+    hits = [_hit(rows[oid], 1.0 - dist, None, r) for r, (oid, dist) in enumerate(ranked, 1) if oid in rows]
+    return SearchResults(hits, "vector", notes)
