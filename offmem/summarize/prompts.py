@@ -20,10 +20,10 @@ from offmem.summarize.types import OBSERVATION_TYPES, EventRecord, Observation, 
 # past max_tokens and leave truncated JSON behind.
 TITLE_MAX = 80
 SUBTITLE_MAX = 100
-NARRATIVE_MAX = 360
+NARRATIVE_MAX = 320
 CONCEPT_MAX = 24
 CONCEPTS_MAX_ITEMS = 4
-WHY_MAX = 140
+WHY_MAX = 120
 WHY_MAX_ITEMS = 3
 SUMMARY_FIELD_MAX = 240
 SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps")
@@ -88,7 +88,9 @@ OBSERVATION_EXAMPLE_LOG = (
     "2. read src/invoice.ts (42 lines)\n"
     "3. $ npm test -- invoice -> FAILED: Expected 90, received 100\n"
     "4. edit src/invoice.ts: `total = sum(items)` -> `total = sum(items) - discount`\n"
-    "5. $ npm test -- invoice -> ok: 12 passed"
+    "5. $ npm test -- invoice -> ok: 12 passed\n"
+    "Outcome: `npm test -- invoice` failed, then passed after the edit\n"
+    "Files changed: src/invoice.ts"
 )
 OBSERVATION_EXAMPLE: dict = {
     "type": "bugfix",
@@ -104,14 +106,14 @@ SUMMARY_EXAMPLE_INPUT = (
     "User asked:\n- the invoice total is wrong when a discount is applied\n"
     "Work recorded:\n- [bugfix] Invoice total now subtracts the discount (src/invoice.ts)\n"
     "Files modified: src/invoice.ts\n"
-    "Final message: Fixed the discount bug; the invoice tests pass. Rounding of VAT is still untested."
+    "Final message: Fixed the discount bug; the invoice tests pass. Currency rounding is still untested."
 )
 SUMMARY_EXAMPLE: dict = {
     "request": "Fix invoice totals when a discount is applied",
     "investigated": "The invoice total computation and its failing test",
     "learned": "The total summed item prices and ignored the discount",
     "completed": "The total now subtracts the discount and the invoice tests pass",
-    "next_steps": "Add a test for VAT rounding",
+    "next_steps": "Add a test for currency rounding",
 }
 
 
@@ -140,9 +142,12 @@ def _relative(path: str, cwd: str) -> str:
     return path
 
 
+PRIVATE = re.compile(r"<private>.*?(</private>|$)", re.S | re.I)
+
+
 def _one_line(text: object, limit: int) -> str:
-    """Whitespace collapsed, cut to ``limit`` characters with an ellipsis."""
-    flat = " ".join(str(text or "").split())
+    """Whitespace collapsed, private spans masked, cut to ``limit`` characters."""
+    flat = " ".join(PRIVATE.sub("[private]", str(text or "")).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -239,6 +244,41 @@ def render_event(event: EventRecord, cwd: str = "") -> str:
     return _one_line(line, EVENT_MAX_CHARS)
 
 
+MODIFYING_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+
+
+def changed_files(events: list[EventRecord], drafts: list[Observation]) -> list[str]:
+    """Files the batch modified: the drafts' list, else the file tools' own paths."""
+    cwd = next((str(e.payload["cwd"]) for e in events if (e.payload or {}).get("cwd")), "")
+    found = [f for d in drafts for f in d.files_modified]
+    if not drafts:
+        for event in events:
+            inp = (event.payload or {}).get("tool_input")
+            if event.kind == "PostToolUse" and event.tool_name in MODIFYING_TOOLS and isinstance(inp, dict):
+                found.append(str(inp.get("file_path") or inp.get("notebook_path") or ""))
+    return list(dict.fromkeys(_relative(f, cwd) for f in found if f))
+
+
+def outcomes(events: list[EventRecord]) -> list[str]:
+    """Code-read outcomes a small model misses: a command that failed, then passed after an edit."""
+    failed: dict[str, bool] = {}  # command -> edited since it failed
+    found = []
+    for event in events:
+        inp = (event.payload or {}).get("tool_input")
+        if not isinstance(inp, dict):
+            continue
+        if event.tool_name in MODIFYING_TOOLS and event.kind == "PostToolUse":
+            failed = {cmd: True for cmd in failed}
+        elif event.tool_name == "Bash" and inp.get("command"):
+            cmd = _one_line(inp["command"], 80)
+            if event.kind == "PostToolUseFailure":
+                failed[cmd] = False
+            elif event.kind == "PostToolUse" and failed.pop(cmd, None):
+                found.append(f"`{cmd}` failed, then passed after the edit")
+    found += [f"`{cmd}` still fails" for cmd in failed]
+    return found
+
+
 def render_log(events: list[EventRecord], project: str, max_chars: int = DEFAULT_LOG_MAX_CHARS) -> str:
     """The batch as a numbered log, cut at ``max_chars`` (the oldest lines are kept)."""
     lines = [f"Project: {project}"]
@@ -281,6 +321,10 @@ def observation_prompt(
     if drafts and log.count("\n") == 0:
         # nothing renderable (e.g. only lifecycle events): fall back to the drafts' titles
         log += "\n" + "\n".join(f"{i}. {d.title}" for i, d in enumerate(drafts, 1))
+    for outcome in outcomes(events):
+        log += f"\nOutcome: {outcome}"
+    changed = changed_files(events, drafts)
+    log += "\nFiles changed: " + (", ".join(changed[:8]) if changed else "none")
     turns = _example_turns(OBSERVATION_EXAMPLE_LOG, OBSERVATION_EXAMPLE) if one_shot else []
     return Prompt(
         system=OBSERVATION_SYSTEM,
