@@ -29,6 +29,26 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
+def _quiet_server_class():
+    import contextlib
+
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after shutdown, killing the process before the
+        worker's own cleanup; the worker handles signals itself instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+    return QuietServer
+
+
+def _QuietServer(config):
+    return _quiet_server_class()(config)
+
+
 class WorkerLock:
     def __init__(self, home: Path) -> None:
         self.path = Path(home) / LOCK_NAME
@@ -238,7 +258,15 @@ class Worker:
         self.write_state()
         app = create_app(self)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        server = uvicorn.Server(config)
+        server = _QuietServer(config)
+
+        def stop(signum, frame):
+            self.stop_event.set()
+            self.wake.set()
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
 
         def watch() -> None:
             while not self.stop_event.wait(0.5):
