@@ -18,6 +18,7 @@ from collections import deque
 from pathlib import Path
 
 from offmem.config import Settings, load_settings
+from offmem.errors import WorkerError
 from offmem.pipeline import BatchPolicy, Pipeline
 from offmem.store.db import Store, now_iso
 
@@ -47,6 +48,23 @@ def _quiet_server_class():
 
 def _QuietServer(config):
     return _quiet_server_class()(config)
+
+
+def check_loopback(host: str) -> None:
+    """Refuse to serve on anything but an IPv4 loopback address: the API and UI have no login."""
+    import ipaddress
+
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback and ":" not in host
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise WorkerError(
+            f"worker.host is {host!r}, but the worker only serves on a loopback address; "
+            f"run `offmem config set worker.host 127.0.0.1` (and unset OFFMEM_WORKER_HOST)"
+        )
 
 
 class WorkerLock:
@@ -247,6 +265,7 @@ class Worker:
         from offmem.worker.app import create_app
 
         host = self.settings.worker.host
+        check_loopback(host)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
