@@ -136,6 +136,12 @@ class Prompt:
 # ---------------------------------------------------------------- rendering
 
 
+def project_label(project: str) -> str:
+    """A project path's last part (``/home/dev/shop-api`` -> ``shop-api``); other ids as they are."""
+    tail = project.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return tail or project
+
+
 def _relative(path: str, cwd: str) -> str:
     if cwd and path.startswith(cwd.rstrip("/") + "/"):
         return path[len(cwd.rstrip("/")) + 1 :]
@@ -281,7 +287,7 @@ def outcomes(events: list[EventRecord]) -> list[str]:
 
 def render_log(events: list[EventRecord], project: str, max_chars: int = DEFAULT_LOG_MAX_CHARS) -> str:
     """The batch as a numbered log, cut at ``max_chars`` (the oldest lines are kept)."""
-    lines = [f"Project: {project}"]
+    lines = [f"Project: {project_label(project)}"]
     used = len(lines[0])
     number = 0
     for event in events:
@@ -337,7 +343,7 @@ def observation_prompt(
 
 
 def _session_input(ctx: SessionContext, draft_files: list[str], max_chars: int) -> str:
-    lines = [f"Project: {ctx.project}", "User asked:"]
+    lines = [f"Project: {project_label(ctx.project)}", "User asked:"]
     lines += [f"- {_one_line(p, 300)}" for p in ctx.prompts[-5:]] or ["- (no prompt recorded)"]
     lines.append("Work recorded:")
     for obs in ctx.observations[-12:]:

@@ -244,9 +244,9 @@ def observation(raw: dict, source: str, examples: list[str], default_type: str =
         raise JunkOutputError(f"model answer is not an object: {type(raw).__name__}")
     sources = Sources(source, examples)
     title = check_title(raw.get("title"), sources)
+    if sources.from_example(as_text(raw.get("narrative"), "narrative")):
+        raise JunkOutputError(f"model copied the prompt's example narrative: {_preview(str(raw.get('narrative')))}")
     narrative = clean_field(raw.get("narrative"), "narrative", prompts.NARRATIVE_MAX, sources)
-    if narrative and sources.from_example(narrative):
-        raise JunkOutputError(f"model copied the prompt's example narrative: {_preview(narrative)}")
     subtitle = clean_field(raw.get("subtitle"), "subtitle", prompts.SUBTITLE_MAX, sources)
     if subtitle.lower() == title.lower():
         subtitle = ""
@@ -274,15 +274,15 @@ def session_summary(raw: dict, examples: list[str]) -> dict:
     if not isinstance(raw, dict):
         raise JunkOutputError(f"model answer is not an object: {type(raw).__name__}")
     sources = Sources("", examples)
-    out = {}
-    for name in prompts.SUMMARY_FIELDS:
-        text = clean_field(raw.get(name), name, prompts.SUMMARY_FIELD_MAX, None)
+    texts = {name: clean_field(raw.get(name), name, prompts.SUMMARY_FIELD_MAX, None) for name in prompts.SUMMARY_FIELDS}
+    filled = [v.lower() for v in texts.values() if v]
+    if len(filled) >= 3 and len(set(filled)) == 1:
+        raise JunkOutputError(f"model summary repeats one sentence in every field: {_preview(filled[0])}")
+    out: dict[str, str] = {}
+    for name, text in texts.items():
         if sources.from_example(text) or text.lower() in (v.lower() for v in out.values() if v):
             text = ""  # parroted the example, or repeats an earlier field
         out[name] = text
-    filled = [v.lower() for v in out.values() if v]
-    if not filled:
+    if not any(out.values()):
         raise JunkOutputError(f"model summary has no usable field: {_preview(json.dumps(raw))}")
-    if len(filled) >= 3 and len(set(filled)) == 1:
-        raise JunkOutputError(f"model summary repeats one sentence in every field: {_preview(filled[0])}")
     return out

@@ -1,0 +1,236 @@
+"""prompts.py on the recorded payloads, the merge rules of base.py, and the registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from offmem.config import ConfigError, Settings
+from offmem.summarize import prompts, rules
+from offmem.summarize.base import merge_observation, merge_summary
+from offmem.summarize.registry import get_summarizer
+from offmem.summarize.types import OBSERVATION_TYPES, EventRecord, SessionSummary
+from tests.support.fixture_events import PROJECT, session_context, session_events
+
+
+def event(tool: str, inp: dict, resp=None, *, kind: str = "PostToolUse", error: str | None = None) -> EventRecord:
+    payload = {"hook_event_name": kind, "tool_name": tool, "tool_input": inp, "cwd": PROJECT}
+    if resp is not None:
+        payload["tool_response"] = resp
+    if error is not None:
+        payload["error"] = error
+    return EventRecord(id=1, session_id="s", project=PROJECT, kind=kind, tool_name=tool, payload=payload, created_at="")
+
+
+# ---------------------------------------------------------------- the log
+
+
+def test_session_log_is_compact_relative_and_numbered():
+    log = prompts.render_log(session_events(0, with_pre=True), PROJECT)
+    lines = log.splitlines()
+    assert lines[0] == "Project: shop-api"
+    assert lines[1].startswith("1. user asked: Fix the VAT calculation")
+    assert "read cart/vat.py (7 lines)" in log and "/home/dev/shop-api/cart" not in log
+    assert "edit cart/vat.py: `rate = 0.2` -> `rate = RATES[country]`" in log
+    assert "assistant said: Fixed: vat() now looks up RATES[country]" in log
+    assert len(lines) == 10  # prompt + 7 tool calls + final message; PreToolUse and lifecycle events skipped
+    assert len(log) < 1500
+
+
+def test_failed_command_shows_exit_code_and_error_lines_without_caret_lines():
+    log = prompts.render_log(session_events(0), PROJECT)
+    failed = next(line for line in log.splitlines() if "FAILED" in line)
+    assert "$ python3 check.py -> FAILED (exit 1):" in failed
+    assert failed.endswith("AssertionError: 20.0") and "^^^" not in failed
+
+
+def test_private_spans_never_reach_a_model():
+    events = session_events(0)
+    assert "sk-live-123" in json.dumps([e.payload for e in events])  # the fixture holds it
+    prompt = prompts.observation_prompt(events, [], PROJECT)
+    summary = prompts.summary_prompt(session_context(0), [])
+    for text in (json.dumps(prompt.chat()), json.dumps(summary.chat())):
+        assert "sk-live-123" not in text and "[private]" in text
+
+
+def test_outcome_and_changed_files_lines_come_from_the_payloads():
+    prompt = prompts.observation_prompt(session_events(0), [], PROJECT)
+    log = prompt.messages[-1]["content"]
+    assert "Outcome: `python3 check.py` failed, then passed after the edit" in log
+    assert log.endswith("Files changed: cart/vat.py, NOTES.md")
+    quiet = prompts.observation_prompt(session_events(1), [], PROJECT).messages[-1]["content"]
+    assert quiet.endswith("Files changed: none") and "Outcome" not in quiet
+
+
+def test_a_command_that_never_recovers_is_reported():
+    evs = [event("Bash", {"command": "pytest -q"}, kind="PostToolUseFailure", error="Exit code 2\nE   boom")]
+    assert prompts.outcomes(evs) == ["`pytest -q` still fails"]
+
+
+def test_drafts_files_win_over_the_payload_paths():
+    drafts = rules.compress(session_events(0), PROJECT)
+    assert prompts.changed_files(session_events(0), drafts) == ["cart/vat.py", "NOTES.md"]
+
+
+def test_the_log_is_cut_at_its_budget():
+    many = [event("Bash", {"command": f"echo step {i}"}, {"stdout": "x" * 200}) for i in range(60)]
+    log = prompts.render_log(many, PROJECT, max_chars=1500)
+    assert len(log) <= 1500 + 80
+    assert log.endswith("(60 events in all; the rest left out)")
+
+
+@pytest.mark.parametrize(
+    "ev,expected",
+    [
+        (event("Grep", {"pattern": "RATES"}, {"filenames": [f"{PROJECT}/cart/vat.py"], "numFiles": 1}),
+         "grep RATES -> 1 files: cart/vat.py"),
+        (event("Glob", {"pattern": "**/*.py"}, {"filenames": [], "numFiles": 0}), "glob **/*.py"),
+        (event("WebFetch", {"url": "https://docs.python.org/3/", "prompt": "x"}, {"code": 200}),
+         "webfetch https://docs.python.org/3/"),
+        (event("Agent", {"description": "Find VAT tests", "prompt": "look"}, {"status": "completed"}),
+         "Agent: Find VAT tests"),
+        (event("TodoWrite", {"todos": [{"content": "Add UK", "status": "pending"}]}, {}), "todos: Add UK (pending)"),
+        (event("MultiEdit", {"file_path": f"{PROJECT}/a.py", "edits": [{"old_string": "x", "new_string": "y"}]}, {}),
+         "edit a.py (1 edits): `x` -> `y`"),
+        (event("mcp__db__query", {"sql": "select 1"}, "1 row"), 'mcp__db__query {"sql": "select 1"} -> 1 row'),
+        (event("Read", {"file_path": f"{PROJECT}/gone.py"}, kind="PostToolUseFailure", error="File does not exist."),
+         'Read {"file_path": "/home/dev/shop-api/gone.py"} -> FAILED: File does not exist.'),
+    ],
+)
+def test_other_tools_render_to_one_line(ev, expected):
+    assert prompts.render_event(ev) == expected
+
+
+def test_long_outputs_are_cut_per_event():
+    ev = event("Bash", {"command": "cat big.log"}, {"stdout": "\n".join(f"line {i} " + "y" * 300 for i in range(50))})
+    line = prompts.render_event(ev)
+    assert len(line) <= prompts.EVENT_MAX_CHARS and line.endswith("…")
+
+
+# ---------------------------------------------------------------- prompts and schemas
+
+
+def test_observation_prompt_puts_the_static_part_first():
+    prompt = prompts.observation_prompt(session_events(0), [], PROJECT)
+    chat = prompt.chat()
+    assert [m["role"] for m in chat] == ["system", "user", "assistant", "user"]
+    again = prompts.observation_prompt(session_events(1), [], PROJECT).chat()
+    assert chat[:3] == again[:3]  # same prefix: llama.cpp reuses its KV cache
+    assert json.loads(chat[2]["content"]) == prompts.OBSERVATION_EXAMPLE
+    assert [m["role"] for m in prompts.observation_prompt(session_events(0), [], PROJECT, one_shot=False).chat()] == [
+        "system", "user"]
+
+
+def test_summary_prompt_holds_requests_work_files_and_final_message():
+    ctx = session_context(0, rules.compress(session_events(0), PROJECT))
+    text = prompts.summary_prompt(ctx, ["cart/vat.py", "NOTES.md"]).messages[-1]["content"]
+    assert "User asked:\n- Fix the VAT calculation for EU carts" in text
+    assert "[bugfix] Fixed failing `python3 check.py`" in text
+    assert "Files modified: cart/vat.py, NOTES.md" in text
+    assert "Final message: Fixed: vat() now looks up RATES[country]" in text
+
+
+def _fits(value, schema) -> bool:
+    """A small JSON-schema check for the keywords our schemas use."""
+    if schema["type"] == "object":
+        return (isinstance(value, dict) and set(value) == set(schema["required"])
+                and all(_fits(value[k], s) for k, s in schema["properties"].items()))
+    if schema["type"] == "array":
+        return (isinstance(value, list) and len(value) <= schema.get("maxItems", 10**6)
+                and all(_fits(v, schema["items"]) for v in value))
+    return (isinstance(value, str) and len(value) <= schema.get("maxLength", 10**6)
+            and value in schema.get("enum", [value]))
+
+
+def test_the_examples_fit_their_own_schemas():
+    assert _fits(prompts.OBSERVATION_EXAMPLE, prompts.OBSERVATION_SCHEMA)
+    assert _fits(prompts.SUMMARY_EXAMPLE, prompts.SUMMARY_SCHEMA)
+    assert prompts.OBSERVATION_SCHEMA["properties"]["type"]["enum"] == list(OBSERVATION_TYPES)
+
+
+def test_the_schemas_compile_to_llama_grammars():
+    from llama_cpp import llama_grammar
+
+    for schema in (prompts.OBSERVATION_SCHEMA, prompts.SUMMARY_SCHEMA):
+        gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+        assert gbnf.startswith("char ::=") or "root ::=" in gbnf
+
+
+# ---------------------------------------------------------------- merging
+
+
+ANSWER = {"type": "bugfix", "title": "VAT now uses the per-country rate", "subtitle": "",
+          "narrative": "vat() used a flat rate; it now looks the rate up by country.",
+          "concepts": ["vat"], "why": ["vat() ignored its country argument", "$ python3 check.py"]}
+
+
+def test_facts_files_and_event_ids_come_from_the_drafts():
+    events = session_events(0)
+    drafts = rules.compress(events, PROJECT)
+    obs = merge_observation(dict(ANSWER), drafts, events, "llamacpp")
+    assert obs.files_modified == ["cart/vat.py", "NOTES.md"] and obs.files_read == ["cart/vat.py"]
+    assert obs.event_ids == sorted({i for d in drafts for i in d.event_ids})
+    draft_facts = list(dict.fromkeys(f for d in drafts for f in d.facts))
+    assert obs.facts[: len(draft_facts)] == draft_facts
+    assert obs.facts[len(draft_facts):] == ["vat() ignored its country argument"]  # the command was a draft fact
+    assert (obs.type, obs.title, obs.backend) == ("bugfix", ANSWER["title"], "llamacpp")
+    assert obs.subtitle == next((d.subtitle for d in drafts if d.subtitle), "")  # the model gave none
+
+
+def test_a_batch_that_edited_nothing_is_not_called_a_fix():
+    events = session_events(1)
+    drafts = rules.compress(events, PROJECT)
+    assert drafts and not any(d.files_modified for d in drafts)
+    for claimed in ("bugfix", "feature", "refactor", "change"):
+        obs = merge_observation({**ANSWER, "type": claimed}, drafts, events, "llamacpp")
+        assert obs.type == "discovery"
+    assert merge_observation({**ANSWER, "type": "decision"}, drafts, events, "x").type == "decision"
+
+
+def test_without_drafts_the_events_give_the_ids():
+    events = session_events(1)
+    obs = merge_observation(dict(ANSWER), [], events, "claude")
+    assert obs.event_ids == [e.id for e in events] and obs.files_modified == []
+
+
+def test_summary_keeps_draft_fields_the_model_left_empty_and_the_draft_files():
+    draft = SessionSummary(request="r", investigated="i", learned="l", completed="c", next_steps="n",
+                           files_read=["a.py"], files_modified=["b.py"])
+    out = merge_summary({"request": "Fix VAT", "investigated": "", "learned": "flat rate", "completed": "",
+                         "next_steps": ""}, draft, "openai")
+    assert (out.request, out.investigated, out.learned, out.completed, out.next_steps) == (
+        "Fix VAT", "i", "flat rate", "c", "n")
+    assert out.files_read == ["a.py"] and out.files_modified == ["b.py"] and out.backend == "openai"
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_picks_the_configured_backend():
+    settings = Settings()
+    settings.summarizer.backend = "rules"
+    assert get_summarizer(settings) is None
+    for name, cls in (("llamacpp", "LlamaCppSummarizer"), ("claude", "ClaudeSummarizer"),
+                      ("openai", "OpenAICompatSummarizer")):
+        settings.summarizer.backend = name
+        backend = get_summarizer(settings)
+        assert type(backend).__name__ == cls and backend.name == name and not backend.loaded
+    settings.summarizer.backend = "gpt5"
+    with pytest.raises(ConfigError, match="llamacpp, claude, openai, rules"):
+        get_summarizer(settings)
+
+
+def test_registry_imports_no_model_library_until_load():
+    code = (
+        "import sys\n"
+        "from offmem.config import Settings\n"
+        "from offmem.summarize.registry import get_summarizer\n"
+        "for b in ('llamacpp', 'claude', 'openai'):\n"
+        "    s = Settings(); s.summarizer.backend = b; get_summarizer(s, **({'model_path': 'x.gguf'} if b == 'llamacpp' else {}))\n"
+        "print(sorted(m for m in ('llama_cpp', 'anthropic', 'httpx') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

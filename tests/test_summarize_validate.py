@@ -1,0 +1,266 @@
+"""validate.py: each rule on crafted model answers (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offmem.errors import SummarizerError
+from offmem.summarize import prompts, validate
+from offmem.summarize.validate import JunkOutputError
+
+SOURCE = (
+    "Project: shop-api\n"
+    "1. user asked: Fix the VAT calculation for EU carts\n"
+    "2. read cart/vat.py (7 lines): RATES = {\"DE\": 0.19, \"FR\": 0.20, \"IT\": 0.22} | def vat(amount, country):\n"
+    "3. $ python3 check.py -> FAILED (exit 1): assert vat(100, \"DE\") == 19.0, vat(100, \"DE\") | AssertionError: 20.0\n"
+    "4. edit cart/vat.py: `rate = 0.2` -> `rate = RATES[country]`\n"
+    "5. $ python3 check.py -> ok: ok"
+)
+EXAMPLES = [prompts.OBSERVATION_EXAMPLE_LOG, json.dumps(prompts.OBSERVATION_EXAMPLE)]
+GOOD = {
+    "type": "bugfix",
+    "title": "VAT now uses the per-country rate",
+    "subtitle": "German carts were charged 20%",
+    "narrative": "The check expected 19.0 for Germany but got 20.0 because vat() used one flat rate. "
+    "Looking the rate up by country fixed it.",
+    "concepts": ["vat", "tax rates"],
+    "why": ["vat() ignored its country argument"],
+}
+
+
+def check(answer: dict, default_type: str = "change") -> dict:
+    return validate.observation(answer, SOURCE, EXAMPLES, default_type)
+
+
+def test_a_good_answer_passes_unchanged():
+    assert check(dict(GOOD)) == GOOD
+
+
+def test_junk_is_a_summarizer_error_so_the_pipeline_falls_back():
+    assert issubclass(JunkOutputError, SummarizerError)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize("text", ["", "   ", "I think the user fixed VAT.", "[1, 2, 3]", '{"title": "x",', "null"])
+def test_answers_without_a_json_object_are_rejected(text):
+    with pytest.raises(JunkOutputError):
+        validate.parse_json_object(text)
+
+
+def test_fenced_json_with_chatter_is_accepted():
+    text = "Here it is:\n```json\n" + json.dumps(GOOD) + "\n```"
+    assert validate.parse_json_object(text) == GOOD
+
+
+def test_an_answer_that_is_not_an_object_is_rejected():
+    with pytest.raises(JunkOutputError):
+        validate.observation(["title"], SOURCE, EXAMPLES)
+
+
+# ---------------------------------------------------------------- empty
+
+
+@pytest.mark.parametrize("title", ["", "   ", None, "...", "VAT"])
+def test_empty_or_one_word_titles_reject_the_answer(title):
+    with pytest.raises(JunkOutputError):
+        check({**GOOD, "title": title})
+
+
+def test_empty_optional_fields_are_dropped_not_fatal():
+    out = check({**GOOD, "narrative": "", "subtitle": "  ", "concepts": [], "why": [""]})
+    assert out["narrative"] == "" and out["subtitle"] == "" and out["concepts"] == [] and out["why"] == []
+
+
+def test_empty_summary_is_rejected():
+    with pytest.raises(JunkOutputError, match="no usable field"):
+        validate.session_summary({name: "" for name in prompts.SUMMARY_FIELDS}, [])
+
+
+# ---------------------------------------------------------------- repetition
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it now also looks up RATES[country]; it now also looks up RATES[country]; "
+        "it now also looks up RATES[country]; it now also looks up RATES[country];",
+        "vats.py.py.py.py.py.py.py.py.py",
+        "the the the the the the the the the",
+        "fixed!!!!!!!!!!!!",
+        "VAT rate VAT rate VAT rate VAT rate VAT rate VAT rate fixed",
+    ],
+)
+def test_repetitive_text_is_detected(text):
+    assert validate.is_repetitive(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD["narrative"],
+        "Ran the VAT check twice: it failed with AssertionError 20.0, then passed after the edit.",
+        "Version 1.2.3 of the parser is pinned.",
+    ],
+)
+def test_ordinary_sentences_are_not_repetitive(text):
+    assert not validate.is_repetitive(text)
+
+
+def test_repetitive_title_rejects_the_answer():
+    with pytest.raises(JunkOutputError, match="repetitive"):
+        check({**GOOD, "title": "fix fix fix fix fix fix fix fix"})
+
+
+def test_repetitive_narrative_and_why_items_are_dropped():
+    loop = "The rate is defined in vat. This is a valid way. This is a valid way. This is a valid way. This is a valid way."
+    out = check({**GOOD, "narrative": loop, "why": [loop, "vat() ignored its country argument"]})
+    assert out["narrative"] == ""
+    assert out["why"] == ["vat() ignored its country argument"]
+
+
+def test_summary_with_one_sentence_in_every_field_is_rejected():
+    same = "The VAT calculation now looks up the rate"
+    with pytest.raises(JunkOutputError, match="repeats"):
+        validate.session_summary({name: same for name in prompts.SUMMARY_FIELDS}, [])
+
+
+def test_summary_field_repeating_an_earlier_field_is_dropped():
+    raw = {
+        "request": "Fix VAT for EU carts",
+        "investigated": "cart/vat.py and the check script",
+        "learned": "vat() used a flat 20% rate",
+        "completed": "vat() used a flat 20% rate",
+        "next_steps": "",
+    }
+    out = validate.session_summary(raw, [])
+    assert out["learned"] == "vat() used a flat 20% rate" and out["completed"] == ""
+
+
+# ---------------------------------------------------------------- copied from the prompt
+
+
+def test_narrative_copied_from_the_log_is_dropped():
+    copied = "read cart/vat.py (7 lines): RATES = {\"DE\": 0.19, \"FR\": 0.20, \"IT\": 0.22} | def vat(amount, country)"
+    assert check({**GOOD, "narrative": copied})["narrative"] == ""
+
+
+def test_quoting_a_short_command_is_not_copying():
+    narrative = "Running python3 check.py failed with AssertionError: 20.0 until vat() looked the rate up by country."
+    assert check({**GOOD, "narrative": narrative})["narrative"] == narrative
+
+
+def test_parroting_the_example_title_rejects_the_answer():
+    with pytest.raises(JunkOutputError, match="example"):
+        check({**GOOD, "title": prompts.OBSERVATION_EXAMPLE["title"]})
+
+
+def test_parroting_the_example_narrative_rejects_the_answer():
+    with pytest.raises(JunkOutputError):
+        check({**GOOD, "narrative": prompts.OBSERVATION_EXAMPLE["narrative"]})
+
+
+def test_summary_parroting_the_example_loses_those_fields():
+    raw = dict(prompts.SUMMARY_EXAMPLE, request="Fix the VAT calculation for EU carts")
+    out = validate.session_summary(raw, [prompts.SUMMARY_EXAMPLE_INPUT, json.dumps(prompts.SUMMARY_EXAMPLE)])
+    assert out["request"] == "Fix the VAT calculation for EU carts"
+    assert out["learned"] == "" and out["completed"] == "" and out["next_steps"] == ""
+
+
+def test_copied_fraction_counts_words_in_shared_spans():
+    grams = validate.ngrams(validate.words("one two three four five six seven"), 3)
+    assert validate.copied_fraction("one two three x y z", grams, 3) == 0.5
+    assert validate.copied_fraction("a b c d e f", grams, 3) == 0.0
+
+
+# ---------------------------------------------------------------- file-name-only titles
+
+
+@pytest.mark.parametrize("title", ["cart/vat.py", "vat.py", "Read cart/vat.py", "Edited vat.py and NOTES.md", "`src/app.ts`"])
+def test_file_name_only_titles_reject_the_answer(title):
+    with pytest.raises(JunkOutputError, match="only files"):
+        check({**GOOD, "title": title})
+
+
+@pytest.mark.parametrize("title", ["Fix rounding in cart/vat.py", "RATES defined in cart/vat.py", "Add UK rate"])
+def test_titles_that_name_a_file_and_say_something_pass(title):
+    assert check({**GOOD, "title": title})["title"] == title
+
+
+def test_file_names_are_not_concepts_or_why_items():
+    out = check({**GOOD, "concepts": ["cart/vat.py", "vat.py", "VAT", "tax rates"], "why": ["narrative_2.md", "x"]})
+    assert out["concepts"] == ["vat", "tax rates"]
+    assert out["why"] == ["x"]
+
+
+# ---------------------------------------------------------------- types
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [("bugfix", "bugfix"), ("BugFix", "bugfix"), ("fix", "bugfix"), ("Refactoring", "refactor"),
+     ("investigation", "discovery"), ("design", "decision"), ("update", "change")],
+)
+def test_type_synonyms_map_to_observation_types(given, expected):
+    assert check({**GOOD, "type": given})["type"] == expected
+
+
+@pytest.mark.parametrize("given", ["security_alert", "", None, "42"])
+def test_unknown_types_take_the_drafts_type(given):
+    assert check({**GOOD, "type": given}, default_type="discovery")["type"] == "discovery"
+
+
+@pytest.mark.parametrize("field", ["title", "narrative", "subtitle"])
+def test_wrong_types_for_text_fields_reject_the_answer(field):
+    with pytest.raises(JunkOutputError, match="should be text"):
+        check({**GOOD, field: {"text": "x"}})
+
+
+def test_wrong_type_for_a_list_field_rejects_the_answer():
+    with pytest.raises(JunkOutputError, match="should be a list"):
+        check({**GOOD, "why": 3})
+
+
+def test_numbers_become_text_and_a_concepts_string_is_split():
+    out = check({**GOOD, "subtitle": 42, "concepts": "vat, tax rates"})
+    assert out["subtitle"] == "42" and out["concepts"] == ["vat", "tax rates"]
+
+
+def test_summary_field_of_the_wrong_type_rejects_it():
+    with pytest.raises(JunkOutputError):
+        validate.session_summary({"request": ["a", "b"], "completed": "done"}, [])
+
+
+# ---------------------------------------------------------------- over-long fields
+
+
+def test_over_long_fields_are_trimmed_at_a_boundary():
+    long_title = ("Make the VAT calculation look up per-country rates so that German, French and Italian "
+                  "carts are charged their own tax instead of a flat twenty percent")
+    long_narrative = " ".join(f"Step {i}: the check for country number {i} was run again after edit {i}." for i in range(20))
+    out = check({**GOOD, "title": long_title, "narrative": long_narrative})
+    assert len(out["title"]) <= prompts.TITLE_MAX and out["title"].endswith("…")
+    assert not out["title"][:-1].endswith(" ")
+    assert len(out["narrative"]) <= prompts.NARRATIVE_MAX
+
+
+def test_trim_prefers_a_sentence_end():
+    text = "First sentence is here. Second one is long enough to be cut somewhere in the middle of it."
+    assert validate.trim(text, 40) == "First sentence is here."
+    # a sentence end too early to keep: cut at a word instead
+    assert validate.trim(text, 60) == "First sentence is here. Second one is long enough to be cut…"
+    assert validate.trim("short", 60) == "short"
+
+
+def test_lists_are_deduplicated_and_capped():
+    out = check({**GOOD, "concepts": ["vat", "VAT", "a", "b", "c", "d", "e"], "why": ["x", "X", "y", "z", "w"]})
+    assert out["concepts"] == ["vat", "a", "b", "c"]
+    assert out["why"] == ["x", "y", "z"]
+
+
+def test_why_item_restating_the_narrative_is_dropped():
+    out = check({**GOOD, "why": [GOOD["narrative"][:100], "vat() ignored its country argument"]})
+    assert out["why"] == ["vat() ignored its country argument"]
