@@ -1,0 +1,76 @@
+"""What every UI handler shares: the worker, the token, the templates, a store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from offmem.project import project_name
+from offmem.store.db import Store
+from offmem.summarize.types import OBSERVATION_TYPES
+from offmem.web.queries import human_bytes
+from offmem.web.security import TOKEN_HEADER, load_or_create_token
+
+HERE = Path(__file__).parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+NAV = (
+    ("/", "Live"),
+    ("/search", "Search"),
+    ("/context", "Context"),
+    ("/settings", "Settings"),
+    ("/stats", "Stats"),
+)
+
+
+def when(iso: str | None) -> str:
+    """``2025-01-31T14:02:09.123Z`` → ``2025-01-31 14:02 UTC`` (the page's script localizes it)."""
+    if not iso:
+        return ""
+    return iso[:16].replace("T", " ") + " UTC"
+
+
+def short_id(value: str | None) -> str:
+    return (value or "")[:8]
+
+
+class WebUI:
+    """One per app: built by :func:`offmem.web.routes.register`."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+        self.home = Path(worker.settings.home)
+        self.db_path = worker.settings.db_path
+        self.token = load_or_create_token(self.home)
+        self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        env = self.templates.env
+        env.globals.update(nav=NAV, token=self.token, token_header=TOKEN_HEADER,
+                           observation_types=OBSERVATION_TYPES)
+        env.filters.update(when=when, short_id=short_id, human_bytes=human_bytes, project_name=project_name)
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        with Store.open(self.db_path) as store:
+            yield store
+
+    def render(self, request: Request, name: str, status_code: int = 200, **context):
+        context.setdefault("active", request.url.path)
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def not_found(self, request: Request, what: str):
+        return self.render(request, "not_found.html", status_code=404, what=what)
+
+    def fragment(self, macro: str, *args) -> str:
+        """A macro of ``_macros.html`` rendered alone (the live stream sends these)."""
+        return str(getattr(self.templates.env.get_template("_macros.html").module, macro)(*args))
+
+    def embedder_and_index(self) -> tuple:
+        indexer = getattr(self.worker, "indexer", None)
+        if indexer is None:
+            return None, None
+        return indexer.embedder, indexer.vectors
