@@ -13,6 +13,8 @@ import sys
 COMMAND_MODULES = [
     "offmem.cli.core",
     "offmem.cli.models",
+    "offmem.cli.mcp",
+    "offmem.cli.doctor",
 ]
 
 
