@@ -1,0 +1,274 @@
+"""SessionStart context: what a new session should know, by relevance and recency.
+
+Runs inside the hook process (``python -S``, standard library only), so it uses
+SQL alone (no embedder) and reads a bounded number of rows whatever the store's
+size. The block it builds, within ``settings.context.budget_tokens``:
+
+1. a header (project, how much is stored);
+2. the latest session summaries, preferring those with open next steps;
+3. key memories, with facts and files: observations scored by type (bugfixes,
+   decisions and explicitly remembered notes first), recency (a half-life
+   measured back from the project's newest memory, so an idle project keeps its
+   ranking) and file heat (memories of the files touched most often);
+4. a compact index, one ``#id type: title`` line per further memory, newest first;
+5. a one-line pointer to the MCP tools.
+
+Every memory appears once (by id and by title), and only the given project's
+rows are ever read.
+"""
+
+from __future__ import annotations
+
+import math
+
+from offmem.retrieval.format import MCP_POINTER, Budget, detail_line, index_line, summary_line
+from offmem.retrieval.tokens import count_tokens
+
+TYPE_WEIGHT = {
+    "bugfix": 1.0,
+    "decision": 1.0,
+    "discovery": 0.6,
+    "feature": 0.6,
+    "refactor": 0.5,
+    "change": 0.35,
+}
+REMEMBERED_WEIGHT = 1.3  # origin = 'remember': someone asked for it to be kept
+HALF_LIFE_DAYS = 7.0
+HEAT_WEIGHT = 0.45
+MAX_PER_FILE = 2  # key memories about one file, so one hot file cannot take the section
+RECENT_WINDOW = 300  # newest observations considered for the index and as candidates
+IMPORTANT_WINDOW = 150  # newest bugfixes, decisions and remembered notes, however old
+HEAT_WINDOW = 2000  # newest observations whose files are counted
+HOT_FILES = 5
+SUMMARY_SHARE = 0.4  # at most this much of the budget for session summaries
+KEY_SHARE = 0.35  # and this much for key memories; the index takes the rest
+
+_COLUMNS = (
+    "id, session_id, type, title, subtitle, facts, files_read, files_modified, origin, created_at,"
+    " julianday(created_at) AS jd"
+)
+
+
+def _loads(text) -> list:
+    import json
+
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _row(row) -> dict:
+    data = dict(row)
+    for key in ("facts", "files_read", "files_modified"):
+        data[key] = _loads(data.get(key))
+    return data
+
+
+def _rows(conn, sql: str, args) -> list[dict]:
+    return [_row(r) for r in conn.execute(sql, args)]
+
+
+def recent_observations(conn, project: str, limit: int) -> list[dict]:
+    sql = f"SELECT {_COLUMNS} FROM observations WHERE project = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+    return _rows(conn, sql, (project, limit))
+
+
+def important_observations(conn, project: str, limit: int) -> list[dict]:
+    sql = (
+        f"SELECT {_COLUMNS} FROM observations WHERE project = ?"
+        " AND (type IN ('bugfix', 'decision') OR origin = 'remember')"
+        " ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
+    return _rows(conn, sql, (project, limit))
+
+
+def file_heat(conn, project: str, window: int = HEAT_WINDOW) -> dict[str, int]:
+    """How often each file was modified (2 points) or read (1) in the newest ``window`` memories."""
+    sql = (
+        "SELECT f, sum(w) FROM ("
+        " SELECT j.value AS f, 2 AS w FROM recent, json_each(recent.files_modified) j"
+        " UNION ALL SELECT j.value, 1 FROM recent, json_each(recent.files_read) j)"
+        " GROUP BY f ORDER BY 2 DESC LIMIT 64"
+    )
+    cte = (
+        "WITH recent AS (SELECT files_modified, files_read FROM observations WHERE project = ?"
+        " ORDER BY created_at DESC LIMIT ?) "
+    )
+    return {str(f): int(n) for f, n in conn.execute(cte + sql, (project, window)) if f}
+
+
+def hot_file_observations(conn, project: str, files: list[str], per_file: int = 2) -> list[dict]:
+    """The newest memories that modified each of ``files``."""
+    sql = (
+        f"SELECT {_COLUMNS} FROM observations o WHERE project = ? AND EXISTS"
+        " (SELECT 1 FROM json_each(o.files_modified) j WHERE j.value = ?)"
+        " ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
+    found: list[dict] = []
+    for name in files:
+        found.extend(_rows(conn, sql, (project, name, per_file)))
+    return found
+
+
+def latest_summaries(conn, project: str, limit: int) -> list[dict]:
+    """The newest summary first, then the newest ones that still list next steps."""
+    rows = conn.execute(
+        "SELECT s.id, s.session_id, s.request, s.learned, s.completed, s.next_steps, s.updated_at,"
+        " se.started_at FROM summaries s LEFT JOIN sessions se ON se.id = s.session_id"
+        " WHERE s.project = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
+        (project, max(limit * 3, 6)),
+    ).fetchall()
+    rows = [dict(r) for r in rows]
+    if not rows or limit <= 0:
+        return []
+    chosen = [rows[0]] + [r for r in rows[1:] if (r.get("next_steps") or "").strip()]
+    chosen += [r for r in rows[1:] if r not in chosen]
+    return chosen[:limit]
+
+
+def project_counts(conn, project: str) -> tuple[int, int]:
+    sessions = conn.execute("SELECT count(*) FROM sessions WHERE project = ?", (project,)).fetchone()[0]
+    observations = conn.execute("SELECT count(*) FROM observations WHERE project = ?", (project,)).fetchone()[0]
+    return int(sessions), int(observations)
+
+
+def _title_key(obs: dict) -> str:
+    return " ".join(str(obs.get("title") or "").lower().split())
+
+
+def score(obs: dict, newest_jd: float, heat: dict[str, int], max_heat: int) -> float:
+    """Usefulness of a memory at session start: type × recency, plus the heat of its files."""
+    weight = REMEMBERED_WEIGHT if obs.get("origin") == "remember" else TYPE_WEIGHT.get(obs.get("type"), 0.3)
+    age_days = max(0.0, newest_jd - float(obs.get("jd") or newest_jd))
+    recency = 0.5 ** (age_days / HALF_LIFE_DAYS)
+    files = obs.get("files_modified") or obs.get("files_read") or []
+    hottest = max((heat.get(f, 0) for f in files), default=0)
+    warmth = math.log1p(hottest) / math.log1p(max_heat) if max_heat else 0.0
+    return weight * (0.4 + 0.6 * recency) + HEAT_WEIGHT * warmth
+
+
+def rank_key_memories(candidates: list[dict], heat: dict[str, int]) -> list[dict]:
+    """Candidates best first, one per id and title, at most MAX_PER_FILE per file."""
+    unique: dict[int, dict] = {}
+    for obs in candidates:
+        unique.setdefault(obs["id"], obs)
+    if not unique:
+        return []
+    newest = max(float(o.get("jd") or 0.0) for o in unique.values())
+    max_heat = max(heat.values(), default=0)
+    ranked = sorted(unique.values(), key=lambda o: (-score(o, newest, heat, max_heat), -o["id"]))
+    chosen, titles, per_file = [], set(), {}
+    for obs in ranked:
+        files = obs.get("files_modified") or obs.get("files_read") or []
+        if _title_key(obs) in titles or any(per_file.get(f, 0) >= MAX_PER_FILE for f in files):
+            continue
+        titles.add(_title_key(obs))
+        for f in files:
+            per_file[f] = per_file.get(f, 0) + 1
+        chosen.append(obs)
+    return chosen
+
+
+def _header(project: str, sessions: int, observations: int) -> str:
+    from offmem.project import project_name
+
+    return (
+        f"offmem memory of project {project_name(project)} ({project}): "
+        f"{sessions} sessions, {observations} observations stored. Most useful first; ids work with the MCP tools."
+    )
+
+
+class _Context:
+    """Accumulates the sections of one SessionStart block under one budget."""
+
+    def __init__(self, budget_tokens: int) -> None:
+        self.budget = Budget(budget_tokens)
+        self.reserve = self.budget.cost("") + self.budget.cost(MCP_POINTER)
+        self.observation_ids: list[int] = []
+        self.summary_ids: list[int] = []
+        self.titles: set[str] = set()
+
+    def section(self, title: str, lines, cap: int | None = None, on_add=None) -> None:
+        """Add ``title`` then as many ``(line, item)`` as fit (and stay under ``cap`` tokens)."""
+        start = self.budget.used
+        opened = False
+        for line, item in lines:
+            extra = 0 if opened else self.budget.cost("") + self.budget.cost(title)
+            if cap is not None and self.budget.used + extra + self.budget.cost(line) - start > cap:
+                break
+            if not self.budget.fits(line, self.reserve + extra):
+                break
+            if not opened:
+                self.budget.add("")
+                self.budget.add(title)
+                opened = True
+            self.budget.add(line)
+            if on_add:
+                on_add(item)
+
+    def add_observation(self, obs: dict) -> None:
+        self.observation_ids.append(obs["id"])
+        self.titles.add(_title_key(obs))
+
+    def fresh(self, observations: list[dict]):
+        """Observations not shown yet (by id or title)."""
+        shown = set(self.observation_ids)
+        for obs in observations:
+            if obs["id"] not in shown and _title_key(obs) not in self.titles:
+                shown.add(obs["id"])
+                yield obs
+
+    def finish(self) -> dict:
+        # Each line was charged its own count plus one for the newline, never less
+        # than count_tokens() of the joined text, so the block is within the budget.
+        self.budget.add("")
+        self.budget.add(MCP_POINTER)
+        text = self.budget.text()
+        return {
+            "text": text,
+            "tokens": count_tokens(text),
+            "observation_ids": self.observation_ids,
+            "summary_ids": self.summary_ids,
+        }
+
+
+EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "summary_ids": []}
+
+
+def build_session_context(store, project: str, settings) -> dict:
+    """The SessionStart block for ``project``: ``{text, tokens, observation_ids, summary_ids}``."""
+    conn = store.conn
+    cfg = settings.context
+    sessions, total = project_counts(conn, project)
+    summaries = latest_summaries(conn, project, cfg.max_summaries)
+    if not total and not summaries:
+        return dict(EMPTY)
+    recent = recent_observations(conn, project, RECENT_WINDOW)
+    heat = file_heat(conn, project)
+    hot = sorted(heat, key=lambda f: -heat[f])[:HOT_FILES]
+    candidates = recent + important_observations(conn, project, IMPORTANT_WINDOW)
+    candidates += hot_file_observations(conn, project, hot)
+    key = rank_key_memories(candidates, heat)
+
+    ctx = _Context(cfg.budget_tokens)
+    ctx.budget.add(_header(project, sessions, total), ctx.reserve)
+    ctx.section(
+        "Recent sessions, newest first:",
+        ((summary_line(s), s) for s in summaries),
+        cap=int(cfg.budget_tokens * SUMMARY_SHARE),
+        on_add=lambda s: ctx.summary_ids.append(s["id"]),
+    )
+    ctx.section(
+        "Key memories (bugfixes, decisions, most-touched files):",
+        ((detail_line(o), o) for o in ctx.fresh(key)),
+        cap=int(cfg.budget_tokens * KEY_SHARE),
+        on_add=ctx.add_observation,
+    )
+    ctx.section(
+        "Index, newest first (#id type: title):",
+        ((index_line(o), o) for o in ctx.fresh(recent)),
+        on_add=ctx.add_observation,
+    )
+    return ctx.finish()
