@@ -26,7 +26,7 @@ def _extensions():
     """Route modules added by other layers (search, UI), registered when importable."""
     import importlib
 
-    for name in ("offmem.search.routes", "offmem.web.routes"):
+    for name in ("offmem.search.routes", "offmem.retrieval.routes", "offmem.web.routes"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

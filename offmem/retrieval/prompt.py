@@ -1,0 +1,150 @@
+"""Prompt-time memories, worker side: the few memories a prompt calls for.
+
+Hybrid search (keyword + vectors when the worker's embedder is loaded, keyword
+alone otherwise) proposes candidates; each must then share enough of the
+prompt's words to be worth the agent's context. Reciprocal-rank scores have no
+absolute scale, so the relevance gate is lexical coverage: a memory must match
+at least two of the prompt's topic words (one, for a one-word topic) and at
+least a third of them, or be the vector half's top hit while also matching one
+word. Memories the session was already given (SessionStart and earlier
+prompts, meta ``injected:<session_id>``) and memories of other projects never
+come back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from offmem.retrieval.format import Budget, detail_line
+from offmem.retrieval.hook import is_substantive
+from offmem.retrieval.memories import search_memories
+from offmem.retrieval.tokens import count_tokens
+
+HEADER = "offmem: earlier memories of this project related to this prompt (ids work with the offmem MCP tools):"
+CANDIDATES = 12
+MIN_SHARE = 1 / 3
+_TOKEN = re.compile(r"[^\W_]+")
+_STOP = frozenset(
+    """a about above after again all also am an and any are as at be been before being between both but by
+    can could did do does doing done down during each few for from had has have having he her here how i if in
+    into is it its itself just me more most my no nor not of off on once only or other our out over own same she
+    should so some such than that the their them then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your please let lets make
+    need want get got thing things something earlier before previous last time again know tell show find""".split()
+)
+_SUFFIXES = ("ings", "ing", "ies", "ed", "es", "s")
+
+
+def stem(word: str) -> str:
+    if len(word) < 5 or word.isdigit():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def topic_terms(prompt: str) -> list[str]:
+    """The prompt's topic words, lowercased, stopwords and one-letter words out, in order."""
+    words = [w.lower() for w in _TOKEN.findall(prompt or "")]
+    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in _STOP))
+
+
+def _tokens_of(obs: dict) -> set[str]:
+    parts = [obs.get("title"), obs.get("subtitle"), obs.get("narrative"), obs.get("search_text")]
+    for key in ("facts", "concepts", "files_read", "files_modified"):
+        value = obs.get(key)
+        parts.extend(value if isinstance(value, list) else [value])
+    text = " ".join(str(p) for p in parts if p)
+    return {t.lower() for t in _TOKEN.findall(text)}
+
+
+def matched_terms(terms: list[str], tokens: set[str]) -> list[str]:
+    """Terms found in ``tokens`` exactly or, for longer words, by a shared stem."""
+    stems = {stem(t) for t in tokens}
+    return [t for t in terms if t in tokens or (len(t) >= 5 and stem(t) in stems)]
+
+
+def relevant(terms: list[str], matched: list[str], ranks: dict) -> bool:
+    if not terms or not matched:
+        return False
+    need = min(2, len(terms))
+    if len(matched) >= need and len(matched) >= math.ceil(len(terms) * MIN_SHARE - 1e-9):
+        return True
+    return (ranks or {}).get("vector") == 1
+
+
+def _full_rows(store, ids: list[int]) -> dict[int, dict]:
+    rows = store.conn.execute(
+        f"SELECT * FROM observations WHERE id IN ({','.join('?' * len(ids))})", ids
+    ).fetchall() if ids else []
+    out = {}
+    for row in rows:
+        data = dict(row)
+        for key in ("facts", "concepts", "files_read", "files_modified"):
+            try:
+                data[key] = json.loads(data.get(key) or "[]")
+            except ValueError:
+                data[key] = []
+        out[data["id"]] = data
+    return out
+
+
+def session_injected(store, session_id: str | None) -> set[int]:
+    """Observation ids session ``session_id`` was already given."""
+    if not session_id:
+        return set()
+    try:
+        return {int(i) for i in json.loads(store.get_meta(f"injected:{session_id}", "[]") or "[]")}
+    except (ValueError, TypeError):
+        return set()
+
+
+def select(store, project: str, prompt: str, settings, exclude, embedder=None, chroma=None) -> tuple[list, dict]:
+    """The relevant memories (full rows, best first) and the search's mode and notes."""
+    found = search_memories(store, prompt, project, limit=CANDIDATES, embedder=embedder, chroma=chroma,
+                            settings=settings)
+    hits = [h for h in found["hits"] if h["id"] not in exclude]
+    rows = _full_rows(store, [h["id"] for h in hits])
+    terms = topic_terms(prompt)
+    chosen = []
+    for hit in hits:
+        row = rows.get(hit["id"])
+        if row is None or row.get("project") != project:
+            continue
+        matched = matched_terms(terms, _tokens_of(row))
+        if relevant(terms, matched, hit.get("ranks") or {}):
+            chosen.append(row | {"matched": matched})
+    return chosen, {"mode": found["mode"], "notes": found["notes"], "terms": terms}
+
+
+def render(memories: list[dict], budget_tokens: int, max_memories: int) -> tuple[str, list[int]]:
+    budget = Budget(budget_tokens)
+    if not memories or not budget.add(HEADER):
+        return "", []
+    ids = []
+    for obs in memories[:max_memories]:
+        if budget.add(detail_line(obs, facts=3, limit=420)):
+            ids.append(obs["id"])
+    return (budget.text(), ids) if ids else ("", [])
+
+
+def prompt_memories(store, project: str, prompt: str, settings, exclude=frozenset(), *, session_id=None,
+                    embedder=None, chroma=None) -> dict:
+    """``{text, tokens, budget_tokens, observation_ids, mode, notes, terms}`` for ``prompt``.
+
+    ``text`` is empty when the prompt is not substantive or nothing relevant is new.
+    """
+    cfg = settings.context
+    result = {"text": "", "tokens": 0, "budget_tokens": cfg.prompt_budget_tokens, "observation_ids": [],
+              "mode": None, "notes": [], "terms": []}
+    if not is_substantive(prompt, cfg.prompt_min_chars):
+        result["notes"] = ["not a substantive prompt: nothing looked up"]
+        return result
+    skip = set(exclude) | session_injected(store, session_id)
+    memories, info = select(store, project, prompt, settings, skip, embedder, chroma)
+    text, ids = render(memories, cfg.prompt_budget_tokens, cfg.prompt_max_memories)
+    result.update(info, text=text, tokens=count_tokens(text), observation_ids=ids)
+    return result
