@@ -13,7 +13,6 @@ import sys
 COMMAND_MODULES = [
     "offmem.cli.core",
     "offmem.cli.models",
-    "offmem.cli.mcp",
     "offmem.cli.doctor",
 ]
 
