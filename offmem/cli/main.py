@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = [
     "offmem.cli.core",
     "offmem.cli.models",
+    "offmem.cli.mcp",
     "offmem.cli.doctor",
 ]
 

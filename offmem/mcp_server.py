@@ -1,0 +1,280 @@
+"""``offmem mcp``: the memory as MCP tools, over stdio (official ``mcp`` SDK).
+
+Layered on purpose, so the agent spends little context: ``search`` returns one
+line a memory (id, type, date, title); ``timeline`` shows what happened around
+one; ``get_observations`` returns whole records for the few ids that matter;
+``remember`` stores what the user or agent asks to keep.
+
+The project is the one Claude Code runs in (``CLAUDE_PROJECT_DIR``, else the
+working directory), normalised like the hooks do (:func:`offmem.project.project_root`);
+each tool takes ``project`` to look elsewhere. Search goes through the warm
+worker when it runs (semantic + keyword), else runs here (keyword; loading an
+embedder would cost seconds per session). Every answer is capped at
+:data:`MAX_OUTPUT_CHARS`, far under Claude Code's MCP output limit (warning at
+10,000 tokens, cap 25,000).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from pydantic import Field
+
+from offmem.config import load_settings
+from offmem.errors import OffmemError
+from offmem.project import project_name, project_root
+from offmem.retrieval import memories
+from offmem.retrieval.format import clean, day
+from offmem.summarize.types import OBSERVATION_TYPES
+
+MAX_OUTPUT_CHARS = 20_000
+FIELD_CHARS = 2_000  # per narrative or fact in get_observations
+TYPES = ", ".join(OBSERVATION_TYPES)
+
+INSTRUCTIONS = (
+    "offmem is this project's memory of earlier Claude Code sessions: what was done, fixed, decided and learned. "
+    "Work in layers: search (a line per memory) → timeline (what happened around an id) → get_observations "
+    "(full records of the few ids you need). Use remember to keep a fact, decision or preference the user "
+    "wants kept for later sessions."
+)
+
+SEARCH_DOC = (
+    "Search this project's memory of earlier sessions (bugs fixed, decisions, discoveries, changed files). "
+    "Keyword and semantic search; exact identifiers, file paths and error messages work well. Returns one line "
+    "per memory: #id, type, date, title, best first. Follow up with timeline(id) or get_observations(ids)."
+)
+TIMELINE_DOC = (
+    "What happened around a memory: the memories just before and after an id (from search) or a point in time, "
+    "oldest first, in this project. The anchor is marked with '>'."
+)
+DETAILS_DOC = (
+    "Full records of memories by id (from search or timeline): narrative, facts, files read and modified, "
+    "concepts, session and time. Ask only for the ids you need (at most 20)."
+)
+REMEMBER_DOC = (
+    "Store an explicit memory for later sessions of this project: a fact, decision, preference or gotcha the "
+    "user or you want kept. It is searchable at once. Write it as a self-contained statement."
+)
+
+ProjectArg = Annotated[
+    str | None,
+    Field(description="Project directory to use instead of the current one (any path inside it)."),
+]
+
+
+class ToolFailure(Exception):
+    """Raised to return an error result to the client (mapped to the SDK's ToolError)."""
+
+
+def current_project(project: str | None = None) -> str:
+    """The project key for ``project``, else for CLAUDE_PROJECT_DIR, else for the working directory."""
+    return project_root(project or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
+
+
+def cap(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit("\n", 1)[0]
+    return cut + "\n…[output cut to stay small: ask for fewer results or ids]"
+
+
+def _open_store(settings):
+    from offmem.store.db import Store
+
+    if not settings.db_path.exists():
+        return None
+    return Store.open(settings.db_path)
+
+
+def _compact(row: dict, anchor: int | None = None) -> str:
+    mark = "> " if anchor is not None and row["id"] == anchor else ""
+    return f"{mark}#{row['id']} {row.get('type', '')} {day(row.get('created_at'))}: {clean(row.get('title'), 160)}"
+
+
+# ---------------------------------------------------------------------- search
+
+
+def _search_via_worker(settings, body: dict) -> dict | None:
+    from offmem.worker.control import request_json
+
+    return request_json(settings, "/api/memories/search", timeout=5.0, method="POST", body=body)
+
+
+def run_search(query: str, types=None, limit: int = 10, since=None, until=None, project=None) -> str:
+    settings = load_settings()
+    proj = current_project(project)
+    body = {"project": proj, "query": query, "types": types, "limit": limit, "since": since, "until": until}
+    found = _search_via_worker(settings, body)
+    if found is None:
+        store = _open_store(settings)
+        if store is None:
+            return f"No memory stored yet (project {proj})."
+        with store:
+            found = memories.search_memories(store, query, proj, types=types, limit=limit, since=since,
+                                             until=until, settings=settings)
+    hits = found.get("hits") or []
+    if not hits:
+        return f"No memories match {query!r} in project {project_name(proj)} ({proj})."
+    head = f"{len(hits)} memories for {query!r} in {project_name(proj)}, best first (#id type date: title):"
+    lines = [head, *(_compact(h) for h in hits)]
+    lines.append("Next: timeline(id) for what happened around one, get_observations(ids) for full records.")
+    return cap("\n".join(lines))
+
+
+# ---------------------------------------------------------------------- timeline & details
+
+
+def run_timeline(id: int | None = None, at: str | None = None, before: int = 5, after: int = 5,
+                 project=None) -> str:
+    settings = load_settings()
+    proj = current_project(project)
+    store = _open_store(settings)
+    if store is None:
+        return f"No memory stored yet (project {proj})."
+    with store:
+        found = memories.timeline(store, proj, anchor_id=id, at=at, before=before, after=after)
+    items = found["items"]
+    if not items:
+        return f"No memories around {found['at']} in project {project_name(proj)}."
+    anchor = f"#{id}" if id is not None else found["at"]
+    lines = [f"Memories around {anchor} in {project_name(proj)}, oldest first:"]
+    session = None
+    for row in items:
+        if row["session_id"] != session:
+            session = row["session_id"]
+            lines.append(f"[session {str(session)[:8]}]")
+        lines.append(_compact(row, found["anchor_id"]))
+    return cap("\n".join(lines))
+
+
+def _render_record(obs: dict) -> str:
+    lines = [f"#{obs['id']} {obs.get('type')} · {obs.get('created_at')} · session {obs.get('session_id')}"
+             + (" · remembered" if obs.get("origin") == "remember" else ""),
+             f"title: {obs.get('title')}"]
+    if obs.get("subtitle"):
+        lines.append(f"subtitle: {clean(obs['subtitle'], FIELD_CHARS)}")
+    if obs.get("narrative"):
+        lines.append(f"narrative: {clean(obs['narrative'], FIELD_CHARS)}")
+    for key in ("facts", "concepts", "files_read", "files_modified"):
+        values = obs.get(key) or []
+        if values:
+            if key == "facts":
+                lines.append("facts:")
+                lines.extend(f"- {clean(v, FIELD_CHARS)}" for v in values[:30])
+            else:
+                lines.append(f"{key.replace('_', ' ')}: {', '.join(str(v) for v in values[:40])}")
+    return "\n".join(lines)
+
+
+def run_get_observations(ids: list[int], project=None) -> str:
+    settings = load_settings()
+    proj = current_project(project)
+    if not ids:
+        raise ToolFailure("pass the ids to fetch, e.g. [12, 15] (find them with search)")
+    store = _open_store(settings)
+    if store is None:
+        return f"No memory stored yet (project {proj})."
+    with store:
+        found = memories.get_details(store, ids[:20], proj)
+    parts = [_render_record(o) for o in found["observations"]]
+    if found["missing"]:
+        missing = ", ".join(f"#{i}" for i in found["missing"])
+        parts.append(f"Not found in project {project_name(proj)}: {missing}.")
+    if len(ids) > 20:
+        parts.append(f"Only the first 20 of {len(ids)} ids were fetched.")
+    return cap("\n\n".join(parts))
+
+
+# ---------------------------------------------------------------------- remember
+
+
+def _poke_indexer(settings) -> None:
+    from offmem.worker.control import request_json
+
+    request_json(settings, "/api/memories/index", timeout=1.0, method="POST", body={})
+
+
+def run_remember(text: str, title: str | None = None, type: str = "discovery", files: list[str] | None = None,
+                 project=None) -> str:
+    from offmem.store.db import Store
+
+    settings = load_settings()
+    proj = current_project(project)
+    with Store.open(settings.db_path) as store:
+        saved = memories.remember(store, proj, text, title=title, type=type, files=files,
+                                  session_id=os.environ.get("CLAUDE_CODE_SESSION_ID"))
+    if saved["duplicate"]:
+        return f"Already remembered: {saved['title']}"
+    _poke_indexer(settings)
+    return f"Remembered as #{saved['id']} ({saved['type']}) in {project_name(proj)}: {saved['title']}"
+
+
+# ---------------------------------------------------------------------- server
+
+
+def _guard(fn, *args, **kwargs) -> str:
+    """Run a tool; errors the caller can act on come back as the tool's error text."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ToolFailure, OffmemError) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def build_server():
+    """The MCPServer with offmem's four tools."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.types import ToolAnnotations
+
+    from offmem import __version__
+
+    server = MCPServer("offmem", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+
+    @server.tool(name="search", description=SEARCH_DOC, annotations=read_only)
+    def search(
+        query: Annotated[str, Field(description="What to look for: words, an identifier, a path or an error.")],
+        type: Annotated[str | None, Field(description=f"Only these types, comma-separated: {TYPES}.")] = None,
+        limit: Annotated[int, Field(ge=1, le=memories.MAX_LIMIT, description="How many results.")] = 10,
+        since: Annotated[str | None, Field(description="Not before: a date, date-time or age (7d, 12h).")] = None,
+        until: Annotated[str | None, Field(description="Before: a date, date-time or age.")] = None,
+        project: ProjectArg = None,
+    ) -> str:
+        return _guard(run_search, query, type, limit, since, until, project)
+
+    @server.tool(name="timeline", description=TIMELINE_DOC, annotations=read_only)
+    def timeline(
+        id: Annotated[int | None, Field(description="Memory id to center on (from search).")] = None,
+        at: Annotated[str | None, Field(description="Or a time: a date, date-time or age (3d).")] = None,
+        before: Annotated[int, Field(ge=0, le=25, description="Memories before the anchor.")] = 5,
+        after: Annotated[int, Field(ge=0, le=25, description="Memories after the anchor.")] = 5,
+        project: ProjectArg = None,
+    ) -> str:
+        return _guard(run_timeline, id, at, before, after, project)
+
+    @server.tool(name="get_observations", description=DETAILS_DOC, annotations=read_only)
+    def get_observations(
+        ids: Annotated[list[int], Field(description="Memory ids, e.g. [12, 15].")],
+        project: ProjectArg = None,
+    ) -> str:
+        return _guard(run_get_observations, ids, project)
+
+    @server.tool(name="remember", description=REMEMBER_DOC,
+                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+    def remember(
+        text: Annotated[str, Field(description="The memory, as a self-contained statement.")],
+        title: Annotated[str | None, Field(description="A one-line title (default: its first sentence).")] = None,
+        type: Annotated[str, Field(description=f"One of: {TYPES}.")] = "discovery",
+        files: Annotated[list[str] | None, Field(description="Files it is about (project-relative).")] = None,
+        project: ProjectArg = None,
+    ) -> str:
+        return _guard(run_remember, text, title, type, files, project)
+
+    return server
+
+
+def serve() -> None:
+    """Run the server on stdin/stdout until the client disconnects."""
+    build_server().run("stdio")
