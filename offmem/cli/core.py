@@ -152,30 +152,20 @@ def context(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Print exactly what SessionStart (and, with --prompt, the prompt hook) would inject."""
-    from offmem.context import build_context, estimate_tokens
-    from offmem.store.db import Store
+    from offmem.retrieval.preview import context_preview
 
     settings = load_settings()
-    proj = current_project(project)
-    result: dict = {"project": proj, "text": "", "tokens": 0, "budget_tokens": settings.context.budget_tokens}
-    if settings.db_path.exists():
-        with Store.open(settings.db_path) as store:
-            result.update(build_context(store, proj, settings))
-            if prompt:
-                try:
-                    from offmem.retrieval import prompt_memories
-                except ImportError:
-                    pass
-                else:
-                    extra = prompt_memories(store, proj, prompt, settings, exclude=set(result.get("observation_ids", [])))
-                    result["prompt"] = extra
-    result["tokens"] = estimate_tokens(result["text"])
+    result = context_preview(settings, current_project(project), prompt)
 
     def human(r: dict) -> None:
         typer.echo(r["text"] or "(no memory for this project yet)")
         typer.secho(f"\n[{r['tokens']} tokens of {r['budget_tokens']}]", err=True, fg=typer.colors.BRIGHT_BLACK)
-        if r.get("prompt"):
-            typer.echo("\n" + (r["prompt"].get("text") or "(nothing relevant for this prompt)"))
+        part = r.get("prompt")
+        if part:
+            typer.echo("\n" + (part.get("text") or "(nothing relevant for this prompt)"))
+            notes = "; ".join(part.get("notes") or [])
+            typer.secho(f"[prompt: {part['tokens']} tokens of {part['budget_tokens']}, {part['source']}"
+                        + (f"; {notes}" if notes else "") + "]", err=True, fg=typer.colors.BRIGHT_BLACK)
 
     emit(result, as_json, human)
 
