@@ -253,6 +253,9 @@ def test_trim_prefers_a_sentence_end():
     # a sentence end too early to keep: cut at a word instead
     assert validate.trim(text, 60) == "First sentence is here. Second one is long enough to be cut…"
     assert validate.trim("short", 60) == "short"
+    # exactly at the limit: the grammar's maxLength cut it, so the broken last word goes
+    assert validate.trim("VAT calculation now looks up RATES in cart/vat.py. VAT now uses per-cab", 71) == (
+        "VAT calculation now looks up RATES in cart/vat.py.")
 
 
 def test_lists_are_deduplicated_and_capped():

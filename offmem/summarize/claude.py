@@ -7,7 +7,8 @@ The key is read from the environment variable that
 the SDK at another endpoint (a proxy, or a local server in tests).
 
 The answer is forced through a tool whose ``input_schema`` is the prompt's JSON
-schema, so Claude returns a parsed object rather than prose.
+schema, so Claude returns a parsed object rather than prose. No sampling
+parameters are sent: the SDK (2.x) no longer takes ``temperature``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ class ClaudeSummarizer(Summarizer):
                 max_tokens=max_tokens,
                 system=prompt.system,
                 messages=prompt.messages,
-                temperature=float(self.settings.summarizer.temperature),
                 tools=[tool],
                 tool_choice={"type": "tool", "name": prompt.schema_name},
             )

@@ -108,8 +108,12 @@ def only_file_names(text: str) -> bool:
 
 
 def trim(text: str, limit: int) -> str:
-    """Cut to ``limit`` characters, at a sentence end if one is late enough, else a word."""
-    if len(text) <= limit:
+    """Cut to ``limit`` characters, at a sentence end if one is late enough, else a word.
+
+    Text that *reaches* the limit is treated as cut too: a grammar's maxLength
+    stops the model mid-word there.
+    """
+    if len(text) < limit:
         return text
     cut = text[:limit]
     sentence = max(cut.rfind(". "), cut.rfind("; "))
