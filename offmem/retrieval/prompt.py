@@ -1,14 +1,15 @@
 """Prompt-time memories, worker side: the few memories a prompt calls for.
 
 Hybrid search (keyword + vectors when the worker's embedder is loaded, keyword
-alone otherwise) proposes candidates; each must then share enough of the
-prompt's words to be worth the agent's context. Reciprocal-rank scores have no
-absolute scale, so the relevance gate is lexical coverage: a memory must match
-at least two of the prompt's topic words (one, for a one-word topic) and at
-least a third of them, or be the vector half's top hit while also matching one
-word. Memories the session was already given (SessionStart and earlier
-prompts, meta ``injected:<session_id>``) and memories of other projects never
-come back.
+alone otherwise) proposes candidates; each must then pass a relevance gate,
+because fused rank scores have no absolute scale and a nearest neighbour always
+exists. A candidate passes when it shares enough of the prompt's topic words
+(at least two, or the one a one-word topic has, and at least a third of them),
+or when its embedding is close to the prompt's (cosine >= MIN_SIMILARITY; with
+all-MiniLM-L6-v2, paraphrases such as "German customers charged the wrong tax"
+→ "Fixed VAT for DE carts" score about 0.38, unrelated prompts under 0.15).
+Memories the session was already given (SessionStart and earlier prompts, meta
+``injected:<session_id>``) and memories of other projects never come back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from offmem.retrieval.tokens import count_tokens
 HEADER = "offmem: earlier memories of this project related to this prompt (ids work with the offmem MCP tools):"
 CANDIDATES = 12
 MIN_SHARE = 1 / 3
+MIN_SIMILARITY = 0.35
 _TOKEN = re.compile(r"[^\W_]+")
 _STOP = frozenset(
     """a about above after again all also am an and any are as at be been before being between both but by
@@ -67,13 +69,23 @@ def matched_terms(terms: list[str], tokens: set[str]) -> list[str]:
     return [t for t in terms if t in tokens or (len(t) >= 5 and stem(t) in stems)]
 
 
-def relevant(terms: list[str], matched: list[str], ranks: dict) -> bool:
+def relevant(terms: list[str], matched: list[str], similarity: float | None = None) -> bool:
+    if similarity is not None and similarity >= MIN_SIMILARITY:
+        return True
     if not terms or not matched:
         return False
-    need = min(2, len(terms))
-    if len(matched) >= need and len(matched) >= math.ceil(len(terms) * MIN_SHARE - 1e-9):
-        return True
-    return (ranks or {}).get("vector") == 1
+    return len(matched) >= min(2, len(terms)) and len(matched) >= math.ceil(len(terms) * MIN_SHARE - 1e-9)
+
+
+def similarities(store, prompt: str, project: str, embedder, chroma, settings) -> dict[int, float]:
+    """Cosine similarity of the prompt to its nearest memories; empty without an embedder."""
+    if embedder is None:
+        return {}
+    from offmem.search import vector_search
+
+    found = vector_search(store, prompt, project=project, limit=CANDIDATES, embedder=embedder, chroma=chroma,
+                          settings=settings)
+    return {hit["id"]: float(hit["score"]) for hit in found}
 
 
 def _full_rows(store, ids: list[int]) -> dict[int, dict]:
@@ -108,6 +120,7 @@ def select(store, project: str, prompt: str, settings, exclude, embedder=None, c
                             settings=settings)
     hits = [h for h in found["hits"] if h["id"] not in exclude]
     rows = _full_rows(store, [h["id"] for h in hits])
+    close = similarities(store, prompt, project, embedder, chroma, settings) if found["mode"] == "hybrid" else {}
     terms = topic_terms(prompt)
     chosen = []
     for hit in hits:
@@ -115,8 +128,8 @@ def select(store, project: str, prompt: str, settings, exclude, embedder=None, c
         if row is None or row.get("project") != project:
             continue
         matched = matched_terms(terms, _tokens_of(row))
-        if relevant(terms, matched, hit.get("ranks") or {}):
-            chosen.append(row | {"matched": matched})
+        if relevant(terms, matched, close.get(hit["id"])):
+            chosen.append(row | {"matched": matched, "similarity": close.get(hit["id"])})
     return chosen, {"mode": found["mode"], "notes": found["notes"], "terms": terms}
 
 

@@ -27,12 +27,17 @@ from offmem.retrieval.tokens import count_tokens
 TYPE_WEIGHT = {
     "bugfix": 1.0,
     "decision": 1.0,
-    "discovery": 0.6,
+    "discovery": 0.5,
     "feature": 0.6,
     "refactor": 0.5,
     "change": 0.35,
 }
 REMEMBERED_WEIGHT = 1.3  # origin = 'remember': someone asked for it to be kept
+# The share of a memory's weight that never fades: decisions stay true until
+# reversed and explicit memories were kept on purpose; fixes and changes matter
+# most while they are fresh.
+DECAY_FLOOR = {"decision": 0.8, "remember": 1.0}
+DEFAULT_FLOOR = 0.4
 HALF_LIFE_DAYS = 7.0
 HEAT_WEIGHT = 0.45
 MAX_PER_FILE = 2  # key memories about one file, so one hot file cannot take the section
@@ -140,13 +145,15 @@ def _title_key(obs: dict) -> str:
 
 def score(obs: dict, newest_jd: float, heat: dict[str, int], max_heat: int) -> float:
     """Usefulness of a memory at session start: type × recency, plus the heat of its files."""
-    weight = REMEMBERED_WEIGHT if obs.get("origin") == "remember" else TYPE_WEIGHT.get(obs.get("type"), 0.3)
+    remembered = obs.get("origin") == "remember"
+    weight = REMEMBERED_WEIGHT if remembered else TYPE_WEIGHT.get(obs.get("type"), 0.3)
+    floor = DECAY_FLOOR.get("remember" if remembered else obs.get("type"), DEFAULT_FLOOR)
     age_days = max(0.0, newest_jd - float(obs.get("jd") or newest_jd))
     recency = 0.5 ** (age_days / HALF_LIFE_DAYS)
     files = obs.get("files_modified") or obs.get("files_read") or []
     hottest = max((heat.get(f, 0) for f in files), default=0)
     warmth = math.log1p(hottest) / math.log1p(max_heat) if max_heat else 0.0
-    return weight * (0.4 + 0.6 * recency) + HEAT_WEIGHT * warmth
+    return weight * (floor + (1.0 - floor) * recency) + HEAT_WEIGHT * warmth
 
 
 def rank_key_memories(candidates: list[dict], heat: dict[str, int]) -> list[dict]:
