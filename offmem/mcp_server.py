@@ -116,7 +116,8 @@ def run_search(query: str, types=None, limit: int = 10, since=None, until=None, 
     hits = found.get("hits") or []
     if not hits:
         return f"No memories match {query!r} in project {project_name(proj)} ({proj})."
-    head = f"{len(hits)} memories for {query!r} in {project_name(proj)}, best first (#id type date: title):"
+    noun = "memory" if len(hits) == 1 else "memories"
+    head = f"{len(hits)} {noun} for {query!r} in {project_name(proj)}, best first (#id type date: title):"
     lines = [head, *(_compact(h) for h in hits)]
     lines.append("Next: timeline(id) for what happened around one, get_observations(ids) for full records.")
     return cap("\n".join(lines))
@@ -233,7 +234,7 @@ def build_server():
     server = MCPServer("offmem", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-    @server.tool(name="search", description=SEARCH_DOC, annotations=read_only)
+    @server.tool(name="search", description=SEARCH_DOC, annotations=read_only, structured_output=False)
     def search(
         query: Annotated[str, Field(description="What to look for: words, an identifier, a path or an error.")],
         type: Annotated[str | None, Field(description=f"Only these types, comma-separated: {TYPES}.")] = None,
@@ -244,7 +245,7 @@ def build_server():
     ) -> str:
         return _guard(run_search, query, type, limit, since, until, project)
 
-    @server.tool(name="timeline", description=TIMELINE_DOC, annotations=read_only)
+    @server.tool(name="timeline", description=TIMELINE_DOC, annotations=read_only, structured_output=False)
     def timeline(
         id: Annotated[int | None, Field(description="Memory id to center on (from search).")] = None,
         at: Annotated[str | None, Field(description="Or a time: a date, date-time or age (3d).")] = None,
@@ -254,7 +255,7 @@ def build_server():
     ) -> str:
         return _guard(run_timeline, id, at, before, after, project)
 
-    @server.tool(name="get_observations", description=DETAILS_DOC, annotations=read_only)
+    @server.tool(name="get_observations", description=DETAILS_DOC, annotations=read_only, structured_output=False)
     def get_observations(
         ids: Annotated[list[int], Field(description="Memory ids, e.g. [12, 15].")],
         project: ProjectArg = None,
@@ -262,7 +263,8 @@ def build_server():
         return _guard(run_get_observations, ids, project)
 
     @server.tool(name="remember", description=REMEMBER_DOC,
-                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False),
+                 structured_output=False)
     def remember(
         text: Annotated[str, Field(description="The memory, as a self-contained statement.")],
         title: Annotated[str | None, Field(description="A one-line title (default: its first sentence).")] = None,

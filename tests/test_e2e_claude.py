@@ -220,3 +220,122 @@ def test_memory_of_session_one_reaches_session_two(claude_bin, fake, dirs, insta
     assert any(fact in sent for fact in facts), (
         "session 2's first request mentions vat.py but none of " + ", ".join(facts)
     )
+
+
+# ---------------------------------------------------------------------- retrieval in layers
+
+FACT = "AssertionError: 20.0"  # what session 1's failing check printed
+RULES_CONFIG = '[summarizer]\nbackend = "rules"\n\n[context]\nprompt_timeout_ms = 1500\n'
+
+
+def backdate_session(db_path: Path, session_id: str, days: float) -> None:
+    """Make session ``session_id`` look ``days`` old (its observations, summary and session row)."""
+    from tests.support.seed import days_ago
+
+    when = days_ago(days)
+    conn = sqlite3.connect(db_path, timeout=10)
+    with conn:
+        conn.execute("UPDATE observations SET created_at = ? WHERE session_id = ?", (when, session_id))
+        conn.execute("UPDATE summaries SET created_at = ?, updated_at = ? WHERE session_id = ?",
+                     (when, when, session_id))
+        conn.execute("UPDATE sessions SET started_at = ?, last_activity_at = ? WHERE id = ?", (when, when, session_id))
+    conn.close()
+
+
+def flood_after(db_path: Path, project: str, count: int, start_days_ago: float) -> None:
+    """A long stretch of later work: ``count`` memories of every type and four summarized sessions."""
+    from offmem.store.db import Store
+    from tests.support.seed import ALL_KINDS, add_summary, days_ago, flood
+
+    with Store.open(db_path) as store:
+        flood(store, project, count, start_days_ago=start_days_ago, kinds=ALL_KINDS, sessions=8, prefix="later")
+        for n in range(4):
+            add_summary(store, project, f"later-session-{4 + n}", days_ago(start_days_ago * (3 - n) / 4),
+                        request=f"Continue the later routine, part {n}", completed="Updated the later modules",
+                        next_steps="Keep going with the routine")
+
+
+def prompt_hook_context(request_text: str) -> str:
+    marker = "UserPromptSubmit hook additional context:"
+    assert marker in request_text, "no UserPromptSubmit context reached the model"
+    return request_text.split(marker, 1)[1]
+
+
+def test_prompt_brings_back_what_recency_would_not(claude_bin, fake, dirs, installed):
+    """Three sessions: session 3 asks about session 1, buried under session 2's and later work."""
+    db_path = dirs["data"] / "offmem.db"
+    (dirs["data"] / "config.toml").write_text(RULES_CONFIG)
+
+    fake.set_script(debugging_script(dirs["project"]))
+    session1 = claude(fake, dirs, claude_bin, "Fix the VAT calculation for EU carts").result["session_id"]
+    wait_for_summary(db_path, session1)
+    assert query(db_path, "SELECT count(*) FROM observations WHERE session_id = ? AND title LIKE ?",
+                 session1, f"%{FACT}%")[0][0] >= 1
+    commit_all(dirs["project"], "fix vat")
+
+    notes = str(dirs["project"] / "NOTES.md")
+    fake.set_script([
+        [ToolCall("Write", {"file_path": notes, "content": "Invoices: see invoices/.\n"})],
+        [ToolCall("Bash", {"command": "git status --short", "description": "Show the working tree"})],
+        "Wrote NOTES.md.",
+    ])
+    session2 = claude(fake, dirs, claude_bin, "Start a NOTES.md about invoices").result["session_id"]
+    wait_for_summary(db_path, session2)
+    commit_all(dirs["project"], "notes")
+
+    project = query(db_path, "SELECT project FROM sessions WHERE id = ?", session1)[0][0]
+    backdate_session(db_path, session1, days=10)
+    backdate_session(db_path, session2, days=9)
+    flood_after(db_path, project, 400, start_days_ago=8)
+
+    # Control: neither recency nor SessionStart's own ranking (no prompt yet) carries the fact.
+    preview = json.loads(offmem(dirs, fake, "context", "--json").stdout)
+    assert FACT not in preview["text"] and preview["tokens"] <= preview["budget_tokens"]
+    from offmem.config import load_settings
+    from offmem.context import build_index_context
+    from offmem.store.db import Store
+
+    with Store.open(db_path) as store:
+        recency = build_index_context(store, project, load_settings(dirs["data"]).context.budget_tokens)
+    assert FACT not in recency["text"]
+
+    started = offmem(dirs, fake, "worker", "start", "--json")
+    assert started.returncode == 0, started.stderr
+    run3 = fake.set_script(["It printed AssertionError: 20.0: vat() used a flat 0.2 rate."])
+    claude(fake, dirs, claude_bin, "Which assertion error did the VAT check fail with before the fix?")
+    requests = fake.agent_requests(run=run3)
+    assert requests, "session 3 sent no request with tools"
+    sent = requests[0].dumps()
+    assert FACT in prompt_hook_context(sent), "the prompt-time memory did not reach session 3's request"
+    session3 = query(db_path, "SELECT id FROM sessions WHERE id NOT IN (?, ?) AND cwd IS NOT NULL"
+                     " ORDER BY started_at DESC LIMIT 1", session1, session2)[0][0]
+    given = json.loads(query(db_path, "SELECT value FROM meta WHERE key = ?", f"injected:{session3}")[0][0])
+    fact_ids = {r[0] for r in query(db_path, "SELECT id FROM observations WHERE session_id = ? AND title LIKE ?",
+                                    session1, f"%{FACT}%")}
+    assert fact_ids & set(given), "the injected memory was not recorded for the session"
+
+
+def test_claude_code_calls_the_offmem_mcp_server(claude_bin, fake, dirs, installed):
+    """``offmem install`` registers the server; the real CLI starts it and runs a scripted tool call."""
+    from offmem.store.db import Store
+    from tests.support.seed import add_observation
+
+    project = str(dirs["project"].resolve())
+    with Store.open(dirs["data"] / "offmem.db") as store:
+        remembered = add_observation(store, project, "Invoices round half-even (decided with finance)",
+                                     type="decision", session_id="earlier", origin="remember")
+    run = fake.set_script([
+        [ToolCall("mcp__offmem__search", {"query": "invoice rounding"})],
+        "Invoices round half-even.",
+    ])
+    claude(fake, dirs, claude_bin, "How do invoices round?")
+    requests = fake.agent_requests(run=run)
+    assert len(requests) >= 2, [r.dumps()[:200] for r in requests]
+    tool_names = [t.get("name") for t in requests[0].body.get("tools", [])]
+    assert "mcp__offmem__search" in tool_names or "ToolSearch" in tool_names, tool_names
+    results = [block for message in requests[1].body["messages"] if isinstance(message.get("content"), list)
+               for block in message["content"] if block.get("type") == "tool_result"]
+    assert results, "no tool_result in the request after the tool call"
+    answer = json.dumps(results[-1])
+    assert f"#{remembered} decision" in answer and "half-even" in answer, answer[:500]
+    assert '"is_error": true' not in answer and '{\\"result\\"' not in answer  # plain text, not JSON-wrapped

@@ -85,7 +85,7 @@ def test_search_returns_compact_rows_of_this_project_only(offmem_home, tmp_path,
     params = server_params(offmem_home, tmp_path)
     [found, typed, none] = call(params, ("search", {"query": "vat"}), ("search", {"query": "vat", "type": "bugfix"}),
                                 ("search", {"query": "kubernetes helm chart"}))
-    assert not found.is_error
+    assert not found.is_error and found.structured_content is None  # plain text, as Claude Code shows it
     rows = [line for line in text(found).splitlines() if line.startswith("#")]
     assert {int(re.match(r"#(\d+) ", r).group(1)) for r in rows} == {seeded["read"], seeded["fix"]}
     assert f"#{seeded['fix']} bugfix " in text(found) and "other project" not in text(found)
