@@ -88,6 +88,7 @@ class Pipeline:
         policy: BatchPolicy | None = None,
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
+        privacy=None,
     ) -> None:
         self.store = store
         self.summarizer = summarizer
@@ -95,6 +96,12 @@ class Pipeline:
         self.log = log or (lambda msg: None)
         self.on_commit = on_commit
         self.last_error: str | None = None
+        if privacy is None:  # redaction is never skipped by omission: default to the configured stage
+            from offmem.config import load_settings
+            from offmem.privacy.stage import PrivacyStage
+
+            privacy = PrivacyStage.from_settings(load_settings(), log=self.log)
+        self.privacy = privacy
 
     # ------------------------------------------------------------------ driving
 
@@ -103,7 +110,8 @@ class Pipeline:
         now = time.time() if now is None else now
         stats = RunStats()
         by_session: "OrderedDict[str, list[EventRecord]]" = OrderedDict()
-        for ev in self.store.pending_events(limit):
+        self.privacy.run(self.store)  # first: nothing below may see an unredacted payload
+        for ev in self.store.pending_events(limit, redacted_only=True):
             by_session.setdefault(ev.session_id, []).append(ev)
         for session_id, events in by_session.items():
             try:
@@ -146,7 +154,7 @@ class Pipeline:
     def _history(self, batch: list[EventRecord]) -> list[EventRecord]:
         first = batch[0].id
         return [
-            e for e in self.store.session_events(batch[0].session_id, TOOL_KINDS) if e.id < first
+            e for e in self.store.session_events(batch[0].session_id, TOOL_KINDS, redacted_only=True) if e.id < first
         ]
 
     def compress(self, batch: list[EventRecord], stats: RunStats) -> list[Observation]:
@@ -209,7 +217,7 @@ class Pipeline:
             project=session.get("project", ""),
             prompts=self.store.session_prompts(session_id),
             observations=[observation_from_dict(o) for o in self.store.session_observations(session_id)],
-            events=self.store.session_events(session_id, TOOL_KINDS),
+            events=self.store.session_events(session_id, TOOL_KINDS, redacted_only=True),
             last_assistant_message=last_message or session.get("last_assistant_message") or "",
         )
 

@@ -340,6 +340,13 @@ def build_record(payload: dict, settings: dict) -> dict | None:
         if not visible:
             return None  # an all-private prompt records nothing for that turn
         payload["prompt"] = visible
+    if kind not in TOOL_EVENTS:
+        # Prompts and Stop messages are redacted here, before they reach the prompts
+        # table's FTS index; tool events are redacted by the worker's first step
+        # (offmem.privacy.stage), which keeps `re` off the PostToolUse path.
+        from offmem.privacy import redact_hook_payload
+
+        payload = redact_hook_payload(payload)
     tool_use_id = payload.get("tool_use_id")
     return {
         "session_id": session_id,

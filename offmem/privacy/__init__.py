@@ -60,8 +60,16 @@ def default_redactor(settings=None) -> Redactor:
 
 
 def redact_hook_payload(payload: dict, settings=None) -> dict:
-    """What the hook stores for a non-tool event: the payload with its content redacted."""
-    return default_redactor(settings).redact_payload(payload)
+    """What the hook stores for a non-tool event: the payload with its content redacted.
+
+    A settings file that cannot be read does not turn redaction off: the built-in
+    rules apply.
+    """
+    try:
+        redactor = default_redactor(settings)
+    except Exception:  # noqa: BLE001 - a broken config.toml must not let secrets through
+        redactor = _CACHE.setdefault("builtin", Redactor())
+    return redactor.redact_payload(payload)
 
 
 __all__ = ["MARKER", "Finding", "Redactor", "default_redactor", "redact_hook_payload", "shannon_entropy"]

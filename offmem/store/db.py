@@ -137,9 +137,11 @@ class Store:
         with open(Path(home) / "offmem.log", "a", encoding="utf-8") as fh:
             fh.write(f"{now_iso()} store {message}\n")
 
-    def pending_events(self, limit: int = 500) -> list[EventRecord]:
+    def pending_events(self, limit: int = 500, *, redacted_only: bool = False) -> list[EventRecord]:
+        """Events waiting for the pipeline; ``redacted_only``: those offmem.privacy has cleaned."""
+        where = " AND redacted = 1" if redacted_only else ""
         rows = self.conn.execute(
-            "SELECT * FROM events WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)
+            f"SELECT * FROM events WHERE status = 'pending'{where} ORDER BY id LIMIT ?", (limit,)
         ).fetchall()
         return [self._event(row) for row in rows]
 
@@ -160,8 +162,10 @@ class Store:
             prompt_number=row["prompt_number"],
         )
 
-    def session_events(self, session_id: str, kinds: tuple[str, ...] | None = None) -> list[EventRecord]:
-        sql = "SELECT * FROM events WHERE session_id = ?"
+    def session_events(
+        self, session_id: str, kinds: tuple[str, ...] | None = None, *, redacted_only: bool = False
+    ) -> list[EventRecord]:
+        sql = "SELECT * FROM events WHERE session_id = ?" + (" AND redacted = 1" if redacted_only else "")
         args: list = [session_id]
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"

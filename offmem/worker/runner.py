@@ -20,6 +20,7 @@ from pathlib import Path
 from offmem.config import Settings, load_settings
 from offmem.errors import WorkerError
 from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store, now_iso
 
 LOCK_NAME = "worker.lock"
@@ -195,6 +196,7 @@ class Worker:
             policy=BatchPolicy.from_settings(self.settings),
             log=self.log,
             on_commit=self.on_commit,
+            privacy=PrivacyStage.from_settings(self.settings, log=self.log),
         )
         if self.indexer is not None:
             self.on_commit([])  # heal: index what a crash left unindexed
