@@ -18,4 +18,6 @@ offmem install --scope "${OFFMEM_SCOPE:-user}"
 log "starting the worker"
 offmem worker start
 offmem status
+log "checking the install (exit status 1 names what failed and how to fix it)"
+offmem doctor
 log "done. offmem is at $VENV/bin/offmem; add $VENV/bin to PATH to use it directly."
