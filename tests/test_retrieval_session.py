@@ -127,3 +127,21 @@ def test_hook_injects_the_same_block_and_records_what_it_gave(store, settings, o
     assert context == expected["text"] and "13 sessions" in context
     recorded = json.loads(store.get_meta("injected:new-session"))
     assert sorted(recorded) == sorted(expected["observation_ids"])
+
+
+def test_lean_hook_path_gives_the_same_block(store, settings, offmem_home, monkeypatch):
+    from dataclasses import fields
+
+    from offmem.config import ContextSettings
+    from offmem.retrieval.session import DEFAULT_BUDGET_TOKENS, DEFAULT_MAX_SUMMARIES, session_start_block
+
+    defaults = {f.name: f.default for f in fields(ContextSettings)}
+    assert (DEFAULT_BUDGET_TOKENS, DEFAULT_MAX_SUMMARIES) == (defaults["budget_tokens"], defaults["max_summaries"])
+    plant_history(store)
+    expected = build_session_context(store, PROJECT, settings)
+    assert session_start_block(str(offmem_home), PROJECT, "lean-1") == expected["text"]
+    assert sorted(json.loads(store.get_meta("injected:lean-1"))) == sorted(expected["observation_ids"])
+    monkeypatch.setenv("OFFMEM_CONTEXT_BUDGET_TOKENS", "300")
+    small = session_start_block(str(offmem_home), PROJECT)
+    assert count_tokens(small) <= 300 < count_tokens(expected["text"])
+    assert session_start_block(str(offmem_home / "nowhere"), PROJECT) == ""

@@ -54,9 +54,13 @@ def is_substantive(prompt: str, min_chars: int = DEFAULT_MIN_CHARS) -> bool:
     return len(topical) >= 2
 
 
-def context_settings(home: str) -> tuple[int, int]:
-    """``(prompt_timeout_ms, prompt_min_chars)`` from the parsed-config cache and OFFMEM_CONTEXT_*."""
-    values = {"prompt_timeout_ms": DEFAULT_TIMEOUT_MS, "prompt_min_chars": DEFAULT_MIN_CHARS}
+def context_settings(home: str, defaults: dict | None = None) -> dict:
+    """``[context]`` settings from the parsed-config cache and OFFMEM_CONTEXT_*, without offmem.config.
+
+    The hook refreshed the cache (``capture_settings``) before calling here, so it
+    reflects config.toml; only integer keys are read.
+    """
+    values = dict(defaults or {"prompt_timeout_ms": DEFAULT_TIMEOUT_MS, "prompt_min_chars": DEFAULT_MIN_CHARS})
     try:
         with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
             section = (_fastjson.loads(fh.read()).get("data") or {}).get("context") or {}
@@ -72,7 +76,7 @@ def context_settings(home: str) -> tuple[int, int]:
                 values[key] = int(raw)
             except ValueError:
                 pass
-    return values["prompt_timeout_ms"], values["prompt_min_chars"]
+    return values
 
 
 def worker_address(home: str) -> tuple[str, int] | None:
@@ -145,14 +149,11 @@ def post_json(address: tuple[str, int], path: str, payload: dict, deadline: floa
         sock.close()
 
 
-def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float = 2.0) -> None:
-    """Add ``ids`` to what session ``session_id`` was given (meta ``injected:<id>``)."""
-    import _sqlite3
-
-    conn = _sqlite3.connect(os.path.join(home, "offmem.db"), timeout=timeout_s, isolation_level=None)
+def add_injected(conn, session_id: str, ids) -> None:
+    """Add ``ids`` to meta ``injected:<session_id>`` (what the session was given), in one transaction."""
     key = f"injected:{session_id}"
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("BEGIN IMMEDIATE")
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         seen = set(_fastjson.loads(row[0])) if row else set()
         seen.update(int(i) for i in ids)
@@ -165,6 +166,26 @@ def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def connect_light(home: str, timeout_s: float = 2.0):
+    """A ``_sqlite3`` connection to the store for bookkeeping writes.
+
+    ``synchronous=NORMAL``: in WAL mode a commit then skips the fsync; losing the
+    last bookkeeping write to a power cut costs at most one repeated memory.
+    """
+    import _sqlite3
+
+    conn = _sqlite3.connect(os.path.join(home, "offmem.db"), timeout=timeout_s, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float = 2.0) -> None:
+    """Add ``ids`` to what session ``session_id`` was given."""
+    conn = connect_light(home, timeout_s)
+    try:
+        add_injected(conn, session_id, ids)
     finally:
         conn.close()
 
@@ -179,7 +200,8 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
     """The memories the warm worker finds for ``prompt`` in time, else None."""
     started = time.monotonic()
     home = data_home()
-    timeout_ms, min_chars = context_settings(home)
+    cfg = context_settings(home)
+    timeout_ms, min_chars = cfg["prompt_timeout_ms"], cfg["prompt_min_chars"]
     if timeout_ms <= 0 or not is_substantive(prompt, min_chars):
         return None
     deadline = started + timeout_ms / 1000.0

@@ -20,6 +20,7 @@ rows are ever read.
 from __future__ import annotations
 
 import math
+import os
 
 from offmem.retrieval.format import MCP_POINTER, Budget, detail_line, index_line, summary_line
 from offmem.retrieval.tokens import count_tokens
@@ -41,38 +42,24 @@ DEFAULT_FLOOR = 0.4
 HALF_LIFE_DAYS = 7.0
 HEAT_WEIGHT = 0.45
 MAX_PER_FILE = 2  # key memories about one file, so one hot file cannot take the section
-RECENT_WINDOW = 300  # newest observations considered for the index and as candidates
+RECENT_WINDOW = 200  # newest observations considered for the index and as candidates
 IMPORTANT_WINDOW = 150  # newest bugfixes, decisions and remembered notes, however old
 HEAT_WINDOW = 2000  # newest observations whose files are counted
 HOT_FILES = 5
 SUMMARY_SHARE = 0.4  # at most this much of the budget for session summaries
 KEY_SHARE = 0.35  # and this much for key memories; the index takes the rest
 
+# Candidates carry their first file (modified, else read) for scoring; facts and
+# file lists stay raw JSON text until a memory is actually shown.
 _COLUMNS = (
-    "id, session_id, type, title, subtitle, facts, files_read, files_modified, origin, created_at,"
-    " julianday(created_at) AS jd"
+    "id, session_id, type, title, subtitle, facts, files_read, files_modified, narrative, origin, created_at,"
+    " julianday(created_at) AS jd,"
+    " coalesce(json_extract(files_modified, '$[0]'), json_extract(files_read, '$[0]')) AS main_file"
 )
 
 
-def _loads(text) -> list:
-    import json
-
-    try:
-        value = json.loads(text) if text else []
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
-
-
-def _row(row) -> dict:
-    data = dict(row)
-    for key in ("facts", "files_read", "files_modified"):
-        data[key] = _loads(data.get(key))
-    return data
-
-
 def _rows(conn, sql: str, args) -> list[dict]:
-    return [_row(r) for r in conn.execute(sql, args)]
+    return [dict(r) for r in conn.execute(sql, args)]
 
 
 def recent_observations(conn, project: str, limit: int) -> list[dict]:
@@ -150,14 +137,13 @@ def score(obs: dict, newest_jd: float, heat: dict[str, int], max_heat: int) -> f
     floor = DECAY_FLOOR.get("remember" if remembered else obs.get("type"), DEFAULT_FLOOR)
     age_days = max(0.0, newest_jd - float(obs.get("jd") or newest_jd))
     recency = 0.5 ** (age_days / HALF_LIFE_DAYS)
-    files = obs.get("files_modified") or obs.get("files_read") or []
-    hottest = max((heat.get(f, 0) for f in files), default=0)
+    hottest = heat.get(obs.get("main_file") or "", 0)
     warmth = math.log1p(hottest) / math.log1p(max_heat) if max_heat else 0.0
     return weight * (floor + (1.0 - floor) * recency) + HEAT_WEIGHT * warmth
 
 
 def rank_key_memories(candidates: list[dict], heat: dict[str, int]) -> list[dict]:
-    """Candidates best first, one per id and title, at most MAX_PER_FILE per file."""
+    """Candidates best first, one per id and title, at most MAX_PER_FILE per (main) file."""
     unique: dict[int, dict] = {}
     for obs in candidates:
         unique.setdefault(obs["id"], obs)
@@ -168,12 +154,12 @@ def rank_key_memories(candidates: list[dict], heat: dict[str, int]) -> list[dict
     ranked = sorted(unique.values(), key=lambda o: (-score(o, newest, heat, max_heat), -o["id"]))
     chosen, titles, per_file = [], set(), {}
     for obs in ranked:
-        files = obs.get("files_modified") or obs.get("files_read") or []
-        if _title_key(obs) in titles or any(per_file.get(f, 0) >= MAX_PER_FILE for f in files):
+        main = obs.get("main_file")
+        if _title_key(obs) in titles or (main and per_file.get(main, 0) >= MAX_PER_FILE):
             continue
         titles.add(_title_key(obs))
-        for f in files:
-            per_file[f] = per_file.get(f, 0) + 1
+        if main:
+            per_file[main] = per_file.get(main, 0) + 1
         chosen.append(obs)
     return chosen
 
@@ -242,6 +228,9 @@ class _Context:
 
 
 EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "summary_ids": []}
+# Defaults of offmem.config.ContextSettings (a test keeps them equal).
+DEFAULT_BUDGET_TOKENS = 1500
+DEFAULT_MAX_SUMMARIES = 3
 
 
 def build_session_context(store, project: str, settings) -> dict:
@@ -279,3 +268,47 @@ def build_session_context(store, project: str, settings) -> dict:
         on_add=ctx.add_observation,
     )
     return ctx.finish()
+
+
+class _Settings:
+    """The two settings :func:`build_session_context` reads, without offmem.config's dataclasses."""
+
+    def __init__(self, budget_tokens: int, max_summaries: int) -> None:
+        self.context = self
+        self.budget_tokens = budget_tokens
+        self.max_summaries = max_summaries
+
+
+class _Store:
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+
+def session_start_block(home: str, project: str, session_id: str | None = None) -> str:
+    """The SessionStart ``additionalContext`` on the hook's lean path ("" when there is no memory).
+
+    Same block as :func:`build_session_context`, but reached with ``_sqlite3`` and
+    the parsed-config cache only, so the hook does not import ``offmem.config``
+    (dataclasses), ``offmem.store.db`` (sqlite3, pathlib, hashlib) or ``json``:
+    together about 45 ms of a SessionStart hook on this class of machine. What the
+    session was given is recorded for prompt-time injection.
+    """
+    import _sqlite3
+
+    from offmem.retrieval.hook import connect_light, context_settings, add_injected
+    from offmem.store.version import SCHEMA_VERSION
+
+    if not os.path.exists(os.path.join(home, "offmem.db")):
+        return ""
+    cfg = context_settings(home, {"budget_tokens": DEFAULT_BUDGET_TOKENS, "max_summaries": DEFAULT_MAX_SUMMARIES})
+    conn = connect_light(home)
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            return ""  # not migrated yet: the hook's capture migrates before it gets here
+        conn.row_factory = _sqlite3.Row
+        result = build_session_context(_Store(conn), project, _Settings(cfg["budget_tokens"], cfg["max_summaries"]))
+        if session_id and result["observation_ids"]:
+            add_injected(conn, session_id, result["observation_ids"])
+        return result["text"]
+    finally:
+        conn.close()
