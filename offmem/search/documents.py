@@ -26,15 +26,18 @@ def _list(value) -> list:
 
 
 def embedding_text(row) -> str:
-    """Title first (the model reads 256 tokens at most), then the why, facts and file names."""
+    """Title, subtitle and narrative, then file names: what the memory is *about*.
+
+    Facts and concepts are left to the keyword half: on the evaluation's dev split
+    they made vector ranking worse (error strings and tags are noise to MiniLM,
+    which reads 256 tokens at most).
+    """
     files = [str(f) for f in _list(row["files_modified"]) + _list(row["files_read"])]
     names = list(dict.fromkeys(posixpath.basename(f.rstrip("/")) or f for f in files))
     parts = [
         str(row["title"] or "").strip(),
         str(row["subtitle"] or "").strip(),
         str(row["narrative"] or "").strip(),
-        " ".join(str(f) for f in _list(row["facts"])),
-        ", ".join(str(c) for c in _list(row["concepts"])),
         ("files: " + ", ".join(names[:12])) if names else "",
     ]
     return ". ".join(p.rstrip(".") for p in parts if p)
