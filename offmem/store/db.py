@@ -209,8 +209,13 @@ class Store:
         origin: str = "capture",
         created_at: str | None = None,
         search_text: str = "",
+        content_hash: str | None = None,
     ) -> int | None:
-        """Insert inside the caller's transaction; returns the id, None if a duplicate."""
+        """Insert inside the caller's transaction; returns the id, None if a duplicate.
+
+        ``content_hash`` (default: the observation's own) is the per-session dedup key;
+        ``offmem import`` passes the one carried by the exported line.
+        """
         from offmem.search_text import expand_identifiers
 
         text = search_text or expand_identifiers(
@@ -236,7 +241,7 @@ class Store:
                 prompt_number,
                 obs.backend,
                 origin,
-                obs.content_hash(),
+                content_hash or obs.content_hash(),
                 created_at or now_iso(),
             ),
         )
