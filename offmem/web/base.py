@@ -35,6 +35,17 @@ def when(iso: str | None) -> str:
     return iso[:16].replace("T", " ") + " UTC"
 
 
+def duration(seconds: float | None) -> str:
+    """``4000`` → ``1 h 6 min``; under a minute, seconds."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
 def short_id(value: str | None) -> str:
     return (value or "")[:8]
 
@@ -51,7 +62,7 @@ class WebUI:
         env = self.templates.env
         env.globals.update(nav=NAV, token=self.token, token_header=TOKEN_HEADER,
                            observation_types=OBSERVATION_TYPES)
-        env.filters.update(when=when, short_id=short_id, human_bytes=human_bytes, project_name=project_name)
+        env.filters.update(when=when, duration=duration, short_id=short_id, human_bytes=human_bytes, project_name=project_name)
 
     @contextmanager
     def store(self) -> Iterator[Store]:
