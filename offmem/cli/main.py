@@ -12,6 +12,7 @@ import sys
 # One module per command group; order is the order in --help.
 COMMAND_MODULES = [
     "offmem.cli.core",
+    "offmem.cli.search",
     "offmem.cli.models",
     "offmem.cli.mcp",
     "offmem.cli.doctor",

@@ -270,3 +270,18 @@ def vector_search(store, query: str, *, project=None, types=None, files=None, se
     rows = _rows(conn, [oid for oid, _ in ranked], filters)
     hits = [_hit(rows[oid], 1.0 - dist, None, r) for r, (oid, dist) in enumerate(ranked, 1) if oid in rows]
     return SearchResults(hits, "vector", notes)
+
+
+MODES = ("hybrid", "fts", "vector")
+
+
+def search(store, query: str, *, mode: str = "hybrid", embedder=None, chroma: ChromaIndex | None = None,
+           settings=None, **filters) -> SearchResults:
+    """One entry point for the CLI and the HTTP route: ``mode`` is hybrid, fts or vector."""
+    if mode == "fts":
+        return fts_search(store, query, **filters)
+    if mode == "vector":
+        return vector_search(store, query, embedder=embedder, chroma=chroma, settings=settings, **filters)
+    if mode != "hybrid":
+        raise ValueError(f"unknown search mode {mode!r}; use one of: {', '.join(MODES)}")
+    return hybrid_search(store, query, embedder=embedder, chroma=chroma, settings=settings, **filters)

@@ -95,29 +95,38 @@ class Indexer:
             return done
 
     def reindex(self, progress: Progress | None = None) -> int:
-        """Rebuild this database's vectors from SQLite with the configured embedder."""
-        with self._lock, Store.open(self.db_path) as store:
-            self.reindexing = True
-            try:
-                identity = self.identity()
-                instance = instance_id(store)
-                with transaction(store.conn):
-                    enqueue_all(store.conn)
-                    store.conn.execute("DELETE FROM meta WHERE key = ?", (META_COLLECTION,))
-                if self.vectors.identity() == identity:
-                    self.vectors.delete(where={"db": instance})
-                else:
-                    self.vectors.drop()
-                self.vectors.create(identity)
-                self._remember(store, identity)
-                done = self._drain(store, progress)
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                raise
-            finally:
-                self.reindexing = False
-            self.last_error = None
-            return done
+        """Rebuild this database's vectors from SQLite with the configured embedder.
+
+        Everything is queued first (one SQLite transaction), then the collection is
+        emptied or, for another embedder, replaced, then the queue is drained: a crash
+        part-way leaves the rest queued for the next :meth:`index_pending`.
+        """
+        self.reindexing = True
+        try:
+            with self._lock, Store.open(self.db_path) as store:
+                try:
+                    done = self._rebuild(store, progress)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    raise
+                self.last_error = None
+                return done
+        finally:
+            self.reindexing = False
+
+    def _rebuild(self, store: Store, progress: Progress | None) -> int:
+        identity = self.identity()
+        instance = instance_id(store)
+        with transaction(store.conn):
+            enqueue_all(store.conn)
+            store.conn.execute("DELETE FROM meta WHERE key = ?", (META_COLLECTION,))
+        if self.vectors.identity() == identity:
+            self.vectors.delete(where={"db": instance})
+        else:
+            self.vectors.drop()
+        self.vectors.create(identity)
+        self._remember(store, identity)
+        return self._drain(store, progress)
 
     def _prepare(self, store: Store) -> None:
         identity = self.identity()
