@@ -93,7 +93,7 @@ def router(ui: WebUI) -> APIRouter:
         result["note"] = sync_vectors(ui.worker.indexer)
         return result
 
-    @r.delete("/sessions/{session_id}", dependencies=needs_token)
+    @r.delete("/sessions/{session_id:path}", dependencies=needs_token)
     def forget_whole_session(session_id: str) -> dict:
         with ui.store() as store:
             result = forget_session(store, session_id)

@@ -26,7 +26,8 @@ def router(ui: WebUI) -> APIRouter:
                          events_per_min=ui.worker.events_per_minute())
 
     @r.get("/search")
-    def search(request: Request, q: str = "", project: str = "", type: str = "", since: str = "", until: str = ""):
+    def search(request: Request, q: str = "", project: str = "", type: str = "",  # noqa: A002 - the URL's name
+               since: str = "", until: str = ""):
         form = {"q": q, "project": project, "type": type, "since": since, "until": until}
         with ui.store() as store:
             projects = queries.projects(store)
@@ -45,7 +46,7 @@ def router(ui: WebUI) -> APIRouter:
             return ui.not_found(request, f"memory #{observation_id}")
         return ui.render(request, "observation.html", **detail)
 
-    @r.get("/sessions/{session_id}")
+    @r.get("/sessions/{session_id:path}")
     def session(request: Request, session_id: str):
         with ui.store() as store:
             detail = queries.session_detail(store, session_id)

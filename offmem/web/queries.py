@@ -56,9 +56,11 @@ def current_cursor(store: Store, project: str | None = None) -> Cursor:
 
 
 def _as_observation(row) -> dict:
-    item = row_to_observation_dict(row)
-    item.update(kind="observation", when=item["created_at"], project_name=project_name(item["project"]))
-    return item
+    return _feed_observation(row_to_observation_dict(row))
+
+
+def _feed_observation(obs: dict) -> dict:
+    return {**obs, "kind": "observation", "when": obs["created_at"], "project_name": project_name(obs["project"])}
 
 
 def _as_summary(row) -> dict:
@@ -68,10 +70,14 @@ def _as_summary(row) -> dict:
 
 
 def feed(store: Store, project: str | None = None, limit: int = FEED_LIMIT) -> list[dict]:
-    """The newest observations and session summaries, merged, newest first."""
+    """The most recently written observations and session summaries, merged, newest first.
+
+    Observations come in the order they were written (id), as the live stream adds
+    them; an import of old memories therefore shows on top, with its own dates.
+    """
     where, args = _project_clause(project)
     obs = store.conn.execute(
-        f"SELECT * FROM observations WHERE 1{where} ORDER BY created_at DESC, id DESC LIMIT ?", [*args, limit]
+        f"SELECT * FROM observations WHERE 1{where} ORDER BY id DESC LIMIT ?", [*args, limit]
     ).fetchall()
     summ = store.conn.execute(
         f"SELECT * FROM summaries WHERE 1{where} ORDER BY updated_at DESC LIMIT ?", [*args, limit]
@@ -106,11 +112,11 @@ def changes_since(store: Store, cursor: Cursor, project: str | None = None, limi
 def browse(store: Store, filters, limit: int = 50) -> list[dict]:
     """The newest observations passing ``filters`` (a SearchFilters), for an empty query."""
     where, args = filters.sql("o")
-    rows = store.conn.execute(
-        f"SELECT o.* FROM observations o WHERE 1{where} ORDER BY o.created_at DESC, o.id DESC LIMIT ?",
+    ids = [r[0] for r in store.conn.execute(  # sorting ids only: whole rows make the sort 7x slower
+        f"SELECT o.id FROM observations o WHERE 1{where} ORDER BY o.created_at DESC, o.id DESC LIMIT ?",
         [*args, limit],
-    ).fetchall()
-    return [_as_observation(r) for r in rows]
+    )]
+    return [_feed_observation(obs) for obs in store.get_observations(ids)]
 
 
 def projects(store: Store) -> list[dict]:
@@ -166,8 +172,7 @@ def session_detail(store: Store, session_id: str, event_limit: int = EVENT_LIMIT
         "project_name": project_name(project),
         "summary": row_to_summary_dict(row) if row else None,
         "prompts": store.session_prompts(session_id),
-        "observations": [{**o, "kind": "observation", "when": o["created_at"],
-                          "project_name": project_name(o["project"])} for o in observations],
+        "observations": [_feed_observation(o) for o in observations],
         "events": [_event_dict(e) for e in store.session_events(session_id)[:event_limit]],
         "event_count": events,
     }
