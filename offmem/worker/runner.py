@@ -107,6 +107,7 @@ class Worker:
         self.total_observations = 0
         self.port: int | None = None
         self.wake = threading.Event()
+        self.outbox_retry_at = 0.0
 
     # ------------------------------------------------------------------ logging & state
 
@@ -187,6 +188,18 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the outbox retries later
                 self.log(f"indexing deferred: {type(exc).__name__}: {exc}")
 
+    def drain_outbox(self, store: Store) -> None:
+        """Index what `offmem import` / `offmem forget` queued (pipeline commits index their own)."""
+        if self.indexer is None or time.time() < self.outbox_retry_at:
+            return
+        if store.conn.execute("SELECT 1 FROM vector_outbox LIMIT 1").fetchone() is None:
+            return
+        try:
+            self.indexer.index_pending()
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps the work; try again later
+            self.outbox_retry_at = time.time() + 30
+            self.log(f"indexing deferred: {type(exc).__name__}: {exc}")
+
     def process_loop(self) -> None:
         self.load_backends()
         store = Store.open(self.settings.db_path)
@@ -220,6 +233,7 @@ class Worker:
                         self.total_observations += stats.observations
                     if pipeline.last_error:
                         self.last_error = pipeline.last_error
+                self.drain_outbox(store)
                 self.wake.wait(interval)
                 self.wake.clear()
         finally:
