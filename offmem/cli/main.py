@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "offmem.cli.models",
     "offmem.cli.mcp",
     "offmem.cli.doctor",
+    "offmem.cli.ui",
     "offmem.cli.data",
 ]
 
