@@ -1,5 +1,6 @@
 """The UI's library side on a real store filled from the real hook fixtures:
-forgetting (SQLite, FTS, the vector outbox, raw events) and the live feed's cursor."""
+forgetting through the shared `offmem forget` (SQLite, FTS, the vector outbox, raw
+events) as the UI calls it, and the live feed's cursor."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def test_forget_a_memory_everywhere_but_keep_shared_events(store):
     assert failed in fts_ids(store, "AssertionError")
 
     result = forget_observations(store, [failed])
-    assert result == {"observations": 1, "events": 0, "ids": [failed]}  # the shared event stays for `fixed`
+    assert result == {"observations": 1, "events": 0}  # the shared event stays for `fixed`
     assert store.get_observations([failed]) == []
     assert failed not in fts_ids(store, "AssertionError") and fixed in fts_ids(store, "AssertionError")
     queued = store.conn.execute("SELECT op FROM vector_outbox WHERE ref_id = ? ORDER BY seq DESC", (failed,)).fetchone()
@@ -51,7 +52,7 @@ def test_forget_a_memory_everywhere_but_keep_shared_events(store):
     fixed_events = store.get_observations([fixed])[0]["event_ids"]
     assert forget_observations(store, [fixed])["events"] == len(fixed_events)
     assert store.events_by_ids(fixed_events) == []
-    assert forget_observations(store, [fixed]) == {"observations": 0, "events": 0, "ids": []}
+    assert forget_observations(store, [fixed]) == {"observations": 0, "events": 0}
 
 
 def test_pending_events_are_never_deleted(store):

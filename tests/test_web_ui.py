@@ -371,3 +371,10 @@ def test_dns_rebinding_is_refused(playwright, live):
         assert status == 400
     finally:
         chromium.close()
+
+
+def test_offmem_ui_prints_the_address_of_the_running_worker(live):
+    shown = json.loads(live.cli("ui", "--no-open", "--json").stdout)
+    assert shown["url"] == live.url + "/" and shown["opened"] is False
+    assert shown["pid"] == live.status()["pid"]
+    assert live.request("GET", "/")[0] == 200
