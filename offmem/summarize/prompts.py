@@ -31,6 +31,7 @@ SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps
 EVENT_MAX_CHARS = 360  # one rendered tool call
 DEFAULT_LOG_MAX_CHARS = 6000  # the whole log (~1.7k tokens)
 SKIPPED_KINDS = frozenset({"SessionStart", "SessionEnd", "PreCompact", "Notification"})
+MODIFYING_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 
 OBSERVATION_SCHEMA: dict = {
     "type": "object",
@@ -248,9 +249,6 @@ def render_event(event: EventRecord, cwd: str = "") -> str:
     else:
         line = _render_other(tool, inp, resp, error)
     return _one_line(line, EVENT_MAX_CHARS)
-
-
-MODIFYING_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 
 
 def changed_files(events: list[EventRecord], drafts: list[Observation]) -> list[str]:
