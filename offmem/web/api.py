@@ -68,9 +68,11 @@ def router(ui: WebUI) -> APIRouter:
         poller = await run_in_threadpool(StreamPoller, ui, project or None, cursor)
         try:
             yield ServerSentEvent(retry=3000, comment="offmem live stream")
-            while not ui.worker.stop_event.is_set():  # ends the stream so the worker can stop
+            while True:
                 for event in await run_in_threadpool(poller.poll):
                     yield event
+                if ui.worker.stop_event.is_set():  # end the stream so the worker can stop
+                    break
                 await asyncio.sleep(POLL_S)
         finally:
             poller.close()
