@@ -134,6 +134,29 @@ def _progress_bar():
                     transient=False, disable=not sys.stderr.isatty())
 
 
+def _post_with_token(settings, path: str) -> dict:
+    """POST to the worker with the install's token (mutating endpoints require it)."""
+    import urllib.error
+    import urllib.request
+
+    from offmem.web.security import TOKEN_HEADER, load_or_create_token
+    from offmem.worker.control import base_url
+
+    url = base_url(settings)
+    if url is None:
+        fail("the worker stopped; run `offmem reindex` again")
+    request = urllib.request.Request(url + path, data=b"{}", method="POST", headers={
+        "Content-Type": "application/json", TOKEN_HEADER: load_or_create_token(settings.home)})
+    try:
+        with urllib.request.urlopen(request, timeout=10.0) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        fail(f"the worker refused the reindex ({exc.code}): {exc.read().decode('utf-8', 'replace')[:300]}")
+    except (OSError, ValueError) as exc:
+        fail(f"cannot reach the worker: {exc}")
+    return {}
+
+
 def _reindex_in_worker(settings) -> dict:
     from offmem.worker.control import request_json
 
@@ -142,8 +165,8 @@ def _reindex_in_worker(settings) -> dict:
     if configured and status.get("model") and status["model"] != configured:
         fail(f"the worker runs embedder {status['model']!r} but {configured!r} is configured; "
              f"run `offmem worker restart`, then `offmem reindex`")
-    started = request_json(settings, "/api/search/reindex", method="POST", body={}, timeout=10.0)
-    if not started or not started.get("started"):
+    started = _post_with_token(settings, "/api/search/reindex")
+    if not started.get("started"):
         fail(f"the worker did not start the reindex: {started}")
     with _progress_bar() as bar:
         task = bar.add_task("reindex", total=None)

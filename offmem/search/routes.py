@@ -4,14 +4,15 @@
   the same JSON as ``offmem search --json``: ``{query, mode, notes, hits}``;
 - ``GET /api/search/status``: the indexer's status (model, dimension, counts);
 - ``POST /api/search/reindex``: rebuild the vectors from SQLite in the background;
-  progress shows in the status's ``pending``.
+  progress shows in the status's ``pending``. Needs the install's ``X-Offmem-Token``
+  (``<data dir>/ui-token``), like every other mutating endpoint.
 """
 
 from __future__ import annotations
 
 import threading
 
-from fastapi import HTTPException, Query
+from fastapi import Depends, HTTPException, Query
 
 from offmem.search.hybrid import search
 from offmem.store.db import Store
@@ -19,6 +20,12 @@ from offmem.store.db import Store
 
 def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def _token_dependencies(worker) -> list:
+    from offmem.web.security import load_or_create_token, token_checker
+
+    return [Depends(token_checker(load_or_create_token(worker.settings.home)))]
 
 
 def register(app, worker) -> None:
@@ -55,7 +62,7 @@ def register(app, worker) -> None:
                     "error": "semantic index disabled or unavailable; see offmem.log"}
         return worker.indexer.status()
 
-    @app.post("/api/search/reindex")
+    @app.post("/api/search/reindex", dependencies=_token_dependencies(worker))
     def search_reindex() -> dict:
         indexer = worker.indexer
         if indexer is None:
