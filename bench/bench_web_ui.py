@@ -93,7 +93,7 @@ def main() -> None:
                 "search: words": "/search?q=handles+case+parse",
                 "search: no words (browse)": "/search?project=" + PROJECT,
                 "memory detail": f"/observations/{args.observations // 2}",
-                "session detail": "/sessions/" + PROJECT + "-session-250",
+                "session detail": "/sessions/" + PROJECT + f"-session-{args.observations // 40}",
                 "context preview": "/context?project=" + PROJECT,
                 "settings": "/settings",
                 "stats": "/stats",
