@@ -97,7 +97,9 @@ def test_normal_code_and_output_is_left_alone(redactor, text):
 def test_this_repositorys_own_source_and_history_are_left_alone(redactor):
     """offmem's code (minus the redaction rules and tests that spell out fake secrets)
     and its recent git history, SHAs included, contain nothing to redact."""
-    skip = ("privacy", "secret_corpus", "test_redact", "test_fake_anthropic", "test_models", "test_web_ui")
+    # (the redaction rules, and the tests that plant fake secrets or dummy credentials on purpose)
+    skip = ("privacy", "secret_corpus", "test_redact", "test_export", "test_transcripts", "test_forget", "test_faults",
+            "test_network_guard", "test_fake_anthropic", "test_models", "test_web_ui")
     files = [p for p in list(REPO.glob("offmem/**/*.py")) + list(REPO.glob("tests/*.py"))
              if not any(s in str(p) for s in skip)]
     assert len(files) > 30

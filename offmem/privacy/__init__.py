@@ -40,9 +40,22 @@ default), ``extra_patterns`` (``"name=regex"``), ``entropy_min_length`` and
 
 from __future__ import annotations
 
+import os
+
 from offmem.privacy.redact import MARKER, Finding, Redactor, shannon_entropy
 
+DEFAULTS = {"redact": True, "extra_patterns": [], "entropy_min_length": 24, "entropy_threshold": 4.0}
 _CACHE: dict = {}
+
+
+def _redactor_for(options: dict) -> Redactor:
+    key = (options["redact"], tuple(options["extra_patterns"]), options["entropy_min_length"], options["entropy_threshold"])
+    redactor = _CACHE.get(key)
+    if redactor is None:
+        from types import SimpleNamespace
+
+        redactor = _CACHE[key] = Redactor.from_settings(SimpleNamespace(privacy=SimpleNamespace(**options)))
+    return redactor
 
 
 def default_redactor(settings=None) -> Redactor:
@@ -51,25 +64,66 @@ def default_redactor(settings=None) -> Redactor:
         from offmem.config import load_settings
 
         settings = load_settings()
-    p = settings.privacy
-    key = (tuple(p.extra_patterns), p.entropy_min_length, p.entropy_threshold, p.redact)
-    redactor = _CACHE.get(key)
-    if redactor is None:
-        redactor = _CACHE[key] = Redactor.from_settings(settings)
-    return redactor
+    return _redactor_for({key: getattr(settings.privacy, key) for key in DEFAULTS})
 
 
-def redact_hook_payload(payload: dict, settings=None) -> dict:
+def _coerce(options: dict) -> dict:
+    """Settings values as the Redactor needs them; raises ValueError on a wrong type."""
+    redact = options["redact"]
+    if isinstance(redact, str):
+        redact = redact.strip().lower() in ("1", "true", "yes", "on")
+    patterns = options["extra_patterns"]
+    if isinstance(patterns, str):
+        patterns = [p.strip() for p in patterns.split(",") if p.strip()]
+    if not isinstance(patterns, list):
+        raise ValueError("privacy.extra_patterns must be a list")
+    return {"redact": bool(redact), "extra_patterns": [str(p) for p in patterns],
+            "entropy_min_length": int(options["entropy_min_length"]),
+            "entropy_threshold": float(options["entropy_threshold"])}
+
+
+def hook_options(home: str) -> dict:
+    """``[privacy]`` for the hook: from the parsed-config cache when it is fresh (no TOML, no
+    dataclasses on the hook path), else through :func:`offmem.config.load_settings`."""
+    options = dict(DEFAULTS)
+    config = os.path.join(home, "config.toml")
+    if os.path.exists(config):
+        from offmem import _fastjson
+
+        try:
+            st = os.stat(config)
+            with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
+                cached = _fastjson.loads(fh.read())
+            if cached.get("stamp") != f"{st.st_mtime_ns}:{st.st_size}":
+                raise ValueError("stale cache")
+            section = (cached.get("data") or {}).get("privacy") or {}
+        except (OSError, ValueError, AttributeError):
+            from offmem.config import load_settings
+
+            privacy = load_settings().privacy  # parses the TOML (and refreshes the cache)
+            section = {key: getattr(privacy, key) for key in DEFAULTS}
+        options.update({k: v for k, v in section.items() if k in DEFAULTS})
+    for key in DEFAULTS:
+        value = os.environ.get("OFFMEM_PRIVACY_" + key.upper())
+        if value is not None:
+            options[key] = value
+    return _coerce(options)
+
+
+def redact_hook_payload(payload: dict, home: str | None = None) -> dict:
     """What the hook stores for a non-tool event: the payload with its content redacted.
 
     A settings file that cannot be read does not turn redaction off: the built-in
     rules apply.
     """
+    if home is None:
+        home = os.environ.get("OFFMEM_HOME") or os.path.join(os.path.expanduser("~"), ".offmem")
     try:
-        redactor = default_redactor(settings)
+        redactor = _redactor_for(hook_options(home))
     except Exception:  # noqa: BLE001 - a broken config.toml must not let secrets through
-        redactor = _CACHE.setdefault("builtin", Redactor())
+        redactor = _redactor_for(dict(DEFAULTS))
     return redactor.redact_payload(payload)
 
 
-__all__ = ["MARKER", "Finding", "Redactor", "default_redactor", "redact_hook_payload", "shannon_entropy"]
+__all__ = ["DEFAULTS", "MARKER", "Finding", "Redactor", "default_redactor", "hook_options", "redact_hook_payload",
+           "shannon_entropy"]

@@ -16,28 +16,43 @@ merely names a secret (``password = request.form["password"]``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Rule:
-    """A secret format. ``hints``: substrings one of which any match contains, checked
-    first because a substring search is far cheaper than a regex scan (lowercase hints
-    are looked for in the lowercased text)."""
+    """A secret format: a marker name, a regex and the group that is the secret (0: all of it).
 
-    name: str
-    pattern: re.Pattern
-    group: int = 0  # the group that is the secret; 0 = the whole match
-    hints: tuple[str, ...] = ()
+    ``hints``: substrings one of which any match contains, checked first because a
+    substring search is far cheaper than a regex scan (lowercase hints are looked
+    for in the lowercased text). The regex is compiled on first use: a prompt hook
+    that meets no hint compiles nothing.
+    """
+
+    __slots__ = ("name", "source", "group", "hints", "_pattern")
+
+    def __init__(self, name: str, pattern: "str | re.Pattern", group: int = 0, hints: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.source = pattern if isinstance(pattern, str) else pattern.pattern
+        self._pattern = None if isinstance(pattern, str) else pattern
+        self.group = group
+        self.hints = hints
+
+    @property
+    def pattern(self) -> re.Pattern:
+        if self._pattern is None:
+            self._pattern = re.compile(self.source)
+        return self._pattern
 
     def applies(self, text: str, lowered: str) -> bool:
         if not self.hints:
             return True
         return any((h in lowered) if h.islower() else (h in text) for h in self.hints)
 
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r}, {self.source!r})"
 
-def _rule(name: str, hints: str | tuple[str, ...], regex: str, group: int = 0) -> Rule:
-    return Rule(name, re.compile(regex), group, (hints,) if isinstance(hints, str) else hints)
+
+def _rule(name: str, hints: "str | tuple[str, ...]", regex: str, group: int = 0) -> Rule:
+    return Rule(name, regex, group, (hints,) if isinstance(hints, str) else hints)
 
 
 # Edges: a token must not be glued to more token characters on either side.

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from offmem.privacy.patterns import (
     ASSIGNMENT,
@@ -57,11 +54,19 @@ _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _NAME_ONLY = re.compile(r"[a-z0-9][a-z0-9\-]{0,40}")
 
 
-@dataclass(frozen=True)
 class Finding:
-    start: int
-    end: int
-    kind: str
+    """A secret's span in a text and the marker kind it gets."""
+
+    __slots__ = ("start", "end", "kind")
+
+    def __init__(self, start: int, end: int, kind: str) -> None:
+        self.start, self.end, self.kind = start, end, kind
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Finding) and (self.start, self.end, self.kind) == (other.start, other.end, other.kind)
+
+    def __repr__(self) -> str:
+        return f"Finding({self.start}, {self.end}, {self.kind!r})"
 
 
 def shannon_entropy(text: str) -> float:
@@ -69,7 +74,10 @@ def shannon_entropy(text: str) -> float:
     if not text:
         return 0.0
     total = len(text)
-    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())
+    counts: dict[str, int] = {}
+    for c in text:
+        counts[c] = counts.get(c, 0) + 1
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
 def parse_extra_pattern(spec: str) -> Rule:
@@ -94,7 +102,7 @@ class Redactor:
 
     def __init__(
         self,
-        extra_rules: Iterable[Rule] = (),
+        extra_rules=(),
         *,
         entropy_min_length: int = 24,
         entropy_threshold: float = 4.0,
