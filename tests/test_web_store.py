@@ -37,7 +37,8 @@ def fts_ids(store, word: str, table: str = "observations") -> set[int]:
 def test_forget_a_memory_everywhere_but_keep_shared_events(store):
     failed = obs_id(store, "failed (exit 1)")
     fixed = obs_id(store, "Fixed failing")
-    shared = set(store.get_observations([failed])[0]["event_ids"]) & set(store.get_observations([fixed])[0]["event_ids"])
+    made_from = {o["id"]: set(o["event_ids"]) for o in store.get_observations([failed, fixed])}
+    shared = made_from[failed] & made_from[fixed]
     assert shared, "the fixtures make two memories from one failing run"
     assert failed in fts_ids(store, "AssertionError")
 
@@ -98,7 +99,8 @@ def test_feed_is_newest_first_and_the_cursor_sees_only_what_is_new(store):
     with transaction(store.conn):
         new_id = store.insert_observation(Observation(type="decision", title="Keep RATES in one dict"),
                                           session_id=SECOND, project="/home/dev/shop-api")
-        store.conn.execute("UPDATE summaries SET updated_at = '2999-01-01T00:00:00.000Z' WHERE session_id = ?", (SECOND,))
+        store.conn.execute("UPDATE summaries SET updated_at = '2999-01-01T00:00:00.000Z' WHERE session_id = ?",
+                           (SECOND,))
     items, after = changes_since(store, cursor)
     assert [(i["kind"], i.get("title") or i["session_id"]) for i in items] == [
         ("observation", "Keep RATES in one dict"), ("summary", SECOND)]

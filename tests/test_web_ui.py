@@ -17,12 +17,9 @@ from functools import partial
 import pytest
 
 from conftest import fixture_payloads, replay
-from support.webui import CHROMIUM, LiveUI, launch_chromium, renamed_session, wait_for
+from support.webui import LiveUI, launch_chromium, renamed_session, wait_for
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Debian's chromium (scripts/test.sh installs it)"),
-]
+pytestmark = pytest.mark.browser
 
 SHOP = "/home/dev/shop-api"
 
@@ -192,7 +189,8 @@ def test_context_preview_is_what_session_start_injects(page, live, tmp_path):
     assert cli["text"]
     page.goto("/context?project=" + SHOP)
     assert page.locator("#context-text").text_content() == cli["text"]
-    expect()(page.locator("#context-tokens")).to_contain_text(f"{cli['tokens']} tokens of a {cli['budget_tokens']}-token budget")
+    budget = f"{cli['tokens']} tokens of a {cli['budget_tokens']}-token budget"
+    expect()(page.locator("#context-tokens")).to_contain_text(budget)
     page.screenshot(path=tmp_path / "context.png", full_page=True)
 
 
@@ -323,10 +321,15 @@ EVIL_PAGE = """<!doctype html><title>innocent</title>
 const out = document.getElementById("out");
 const body = JSON.stringify({{"context.budget_tokens": 4321}});
 Promise.allSettled([
-  fetch("{target}/api/ui/settings", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}}, body}}),
-  fetch("{target}/api/ui/settings", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body}}),
+  fetch("{target}/api/ui/settings",
+        {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}}, body}}),
+  fetch("{target}/api/ui/settings",
+        {{method: "POST", headers: {{"Content-Type": "application/json"}}, body}}),
   fetch("{target}/").then(r => r.text()),
-]).then(r => {{ out.dataset.read = r[2].status === "fulfilled" ? r[2].value.slice(0, 200) : "blocked"; out.textContent = "done"; }});
+]).then(r => {{
+  out.dataset.read = r[2].status === "fulfilled" ? r[2].value.slice(0, 200) : "blocked";
+  out.textContent = "done";
+}});
 document.getElementById("f").submit();
 </script>"""
 
@@ -343,7 +346,8 @@ def test_a_page_from_another_origin_cannot_change_or_read_anything(browser, live
     try:
         page = context.new_page()
         statuses: list[tuple[str, int]] = []
-        page.on("response", lambda r: statuses.append((r.request.method, r.status)) if r.url.startswith(live.url) else None)
+        page.on("response", lambda r: statuses.append((r.request.method, r.status))
+                if r.url.startswith(live.url) else None)
         page.goto(f"http://127.0.0.1:{server.server_port}/evil.html")
         expect()(page.locator("#out")).to_have_text("done", timeout=15_000)
         wait_for(lambda: sum(1 for m, _ in statuses if m == "POST") >= 2, timeout=15, what="the cross-site posts")
@@ -367,7 +371,8 @@ def test_dns_rebinding_is_refused(playwright, live):
         assert response.status == 400
         assert live.token not in page.content()
         status = page.evaluate("""() => fetch("/api/ui/settings", {method: "POST",
-            headers: {"Content-Type": "application/json"}, body: '{"context.budget_tokens": 1}'}).then(r => r.status)""")
+            headers: {"Content-Type": "application/json"},
+            body: '{"context.budget_tokens": 1}'}).then(r => r.status)""")
         assert status == 400
     finally:
         chromium.close()

@@ -62,7 +62,8 @@ class WebUI:
         env = self.templates.env
         env.globals.update(nav=NAV, token=self.token, token_header=TOKEN_HEADER,
                            observation_types=OBSERVATION_TYPES)
-        env.filters.update(when=when, duration=duration, short_id=short_id, human_bytes=human_bytes, project_name=project_name)
+        env.filters.update(when=when, duration=duration, short_id=short_id, human_bytes=human_bytes,
+                           project_name=project_name)
 
     @contextmanager
     def store(self) -> Iterator[Store]:

@@ -87,7 +87,9 @@ def feed(store: Store, project: str | None = None, limit: int = FEED_LIMIT) -> l
     return items[:limit]
 
 
-def changes_since(store: Store, cursor: Cursor, project: str | None = None, limit: int = 200) -> tuple[list[dict], Cursor]:
+def changes_since(
+    store: Store, cursor: Cursor, project: str | None = None, limit: int = 200
+) -> tuple[list[dict], Cursor]:
     """New observations and new or updated summaries after ``cursor``, oldest first."""
     where, args = _project_clause(project)
     obs = store.conn.execute(

@@ -159,4 +159,6 @@ def renamed_session(payloads: list[dict], cwd: str | None = None) -> list[dict]:
 
 
 def launch_chromium(playwright, *extra_args: str):
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} is missing: `apt-get install chromium` (scripts/test.sh does it as root)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
