@@ -162,12 +162,12 @@ class Sources:
     """The prompt's text, as word n-grams, for the copy checks."""
 
     def __init__(self, source: str, examples: list[str]) -> None:
-        self.source = ngrams(words(source), COPY_NGRAM)
         self.example = ngrams(words(" ".join(examples)), COPY_NGRAM)
         self.example_short = ngrams(words(" ".join(examples)), 3)
+        self.prompt = ngrams(words(source), COPY_NGRAM) | self.example
 
     def copied(self, text: str) -> bool:
-        return copied_fraction(text, self.source | self.example) > COPY_MAX_FRACTION
+        return copied_fraction(text, self.prompt) > COPY_MAX_FRACTION
 
     def from_example(self, text: str) -> bool:
         """Parroting the one-shot example; short texts are compared by 3-word spans."""
