@@ -301,12 +301,17 @@ def spool_to_file(home: str, record: dict) -> str:
     name = f"{time.time_ns():020d}-{os.getpid()}"
     tmp = os.path.join(spool, name + ".tmp")
     final = os.path.join(spool, name + ".json")
+    data = memoryview(_fastjson.dumps(record).encode("ascii"))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, _fastjson.dumps(record).encode("ascii"))
+        while data:  # a nearly full disk takes part of a write: never keep half a record
+            data = data[os.write(fd, data):]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, final)
     return final
 
