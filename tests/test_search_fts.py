@@ -158,3 +158,25 @@ def test_bm25_prefers_title_matches(store):
     title = add(store, "Stripe webhook signature", narrative="details")
     ranked = fts_ranked(store.conn, "webhook", SearchFilters(), 10)
     assert [oid for oid, _ in ranked] == [title, body]
+
+
+def test_common_terms_are_dropped_from_the_match_only_in_big_stores(store):
+    from offmem.search.fts import COMMON_MIN_DOCS, common_clauses
+
+    with transaction(store.conn):
+        store.conn.executemany(
+            "INSERT INTO observations (session_id, project, type, title, created_at)"
+            " VALUES ('s', ?, 'change', ?, '2025-01-01T00:00:00.000Z')",
+            [(P1, f"error number {i}" + (" zebra" if i % 500 == 0 else "")) for i in range(COMMON_MIN_DOCS * 3)],
+        )
+    assert common_clauses(store.conn, "error zebra") == {'"error"', '"error"*'}
+    hits = fts_search(store, "error zebra", limit=50)
+    assert len(hits) == 12 and all("zebra" in h["title"] for h in hits)  # only the rare word decides the match
+    assert '"error"' not in common_clauses(store.conn, "error")  # never drop every term
+    assert len(fts_search(store, "error", limit=50)) == 50
+
+
+def test_small_stores_keep_every_term(store, corpus):
+    from offmem.search.fts import common_clauses
+
+    assert common_clauses(store.conn, "the tax error in vat.py") == set()

@@ -7,8 +7,10 @@ and each becomes a quoted string. ``KeyError: 'UK'``, ``vat.py``, ``a"b``, ``NOT
 and ``*`` are therefore all plain words. Terms are OR-ed so bm25 ranks memories
 by how many and how rare the matched words are; each multi-token chunk of the
 query (``vat.py``, ``cart/vat.py``, ``KeyError: 'UK'``) is also added as a phrase
-so exact identifiers and error strings rank first, and words of five letters or
+so exact identifiers and error strings rank first, and words of four letters or
 more also match by prefix after a light suffix strip (``rates`` → ``rate*``).
+In large stores, terms common to many memories are left out of the match when the
+query has rarer ones (see :data:`COMMON_RATIO`).
 """
 
 from __future__ import annotations
@@ -97,17 +99,69 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def match_expression(query: str) -> str:
-    """A safe FTS5 MATCH expression for any user string; empty when it has no words."""
-    parts: list[str] = []
+@dataclass(frozen=True)
+class Clause:
+    """One OR-ed part of the MATCH expression: a term, a stem prefix or a phrase."""
+
+    text: str  # the FTS5 syntax, already quoted
+    term: str  # the vocabulary key: a term, a prefix (kind "prefix") or the phrase's tokens
+    kind: str  # term | prefix | phrase
+
+
+def clauses(query: str) -> list[Clause]:
+    out: list[Clause] = []
     for term in query_terms(query):
-        parts.append(_quote(term))
+        out.append(Clause(_quote(term), term, "term"))
         stem = light_stem(term)
         if len(stem) >= 4 and not term.isdigit():
-            parts.append(_quote(stem) + "*")
+            out.append(Clause(_quote(stem) + "*", stem, "prefix"))
     for tokens in _phrases(query):
-        parts.append(_quote(" ".join(tokens)))
-    return " OR ".join(dict.fromkeys(parts))
+        out.append(Clause(_quote(" ".join(tokens)), " ".join(tokens), "phrase"))
+    return list({c.text: c for c in out}.values())
+
+
+def match_expression(query: str, skip: frozenset[str] | set[str] = frozenset()) -> str:
+    """A safe FTS5 MATCH expression for any user string; empty when it has no words.
+
+    ``skip`` holds clause texts to leave out (see :func:`common_clauses`).
+    """
+    return " OR ".join(c.text for c in clauses(query) if c.text not in skip)
+
+
+# A term in more than COMMON_RATIO of the memories, and in more than COMMON_MIN_DOCS,
+# is "common": bm25 gives it a small weight, yet ranking every memory that contains
+# it dominates the query's cost (at 100k memories, "error" alone matches ~25k rows).
+# Like Elasticsearch's old cutoff_frequency, common terms are dropped from the
+# match when the query has rarer ones; phrases are always kept. Small stores
+# (under COMMON_MIN_DOCS / COMMON_RATIO memories) are never affected.
+COMMON_RATIO = 0.05
+COMMON_MIN_DOCS = 2000
+_VOCAB = "temp.offmem_observations_vocab"
+
+
+def _doc_count(conn: sqlite3.Connection, clause: Clause) -> int:
+    if clause.kind == "term":
+        row = conn.execute(f"SELECT doc FROM {_VOCAB} WHERE term = ?", (clause.term,)).fetchone()
+    else:  # an upper bound for a prefix: the sum over the terms it covers
+        row = conn.execute(
+            f"SELECT sum(doc) FROM {_VOCAB} WHERE term >= ? AND term < ?", (clause.term, clause.term + "\U0010ffff")
+        ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def common_clauses(conn: sqlite3.Connection, query: str) -> set[str]:
+    """Clause texts to drop from the match because their terms are common (never all of them)."""
+    size = conn.execute("SELECT max(rowid) FROM observations").fetchone()[0] or 0
+    limit = max(COMMON_MIN_DOCS, COMMON_RATIO * size)
+    if size <= limit:
+        return set()
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {_VOCAB} USING fts5vocab(main, observations_fts, row)")
+    words = [c for c in clauses(query) if c.kind != "phrase"]
+    counts = {c.text: _doc_count(conn, c) for c in words}
+    common = {text for text, n in counts.items() if n > limit}
+    if words and len(common) == len(words) and not any(c.kind == "phrase" for c in clauses(query)):
+        common.discard(min(counts, key=counts.get))  # everything is common: keep the rarest
+    return common
 
 
 def fts_ranked(
@@ -118,7 +172,7 @@ def fts_ranked(
     weights: FtsWeights = DEFAULT_WEIGHTS,
 ) -> list[tuple[int, float]]:
     """``(observation id, bm25)`` best first (bm25 is negative: lower is better)."""
-    expression = match_expression(query)
+    expression = match_expression(query, common_clauses(conn, query))
     if not expression or limit <= 0:
         return []
     where, args = filters.sql("o")
