@@ -322,7 +322,7 @@ def spool_to_file(home: str, record: dict) -> str:
 def build_record(payload: dict, settings: dict) -> dict | None:
     """Normalize a payload into a spool record, or None when it is not captured."""
     kind = payload.get("hook_event_name")
-    if kind not in HANDLED:
+    if not isinstance(kind, str) or kind not in HANDLED:
         return None
     session_id = payload.get("session_id")
     if not isinstance(session_id, str) or not session_id:
