@@ -17,6 +17,10 @@ plus 2,000 of another project:
 * the UserPromptSubmit hook, whole process, with a warm worker (keyword search;
   rules summarizer, no embedder), and how many prompts got memories.
 
+Wall times on a shared, busy machine are inflated by waiting for a CPU; each
+process case also shows its CPU time (user + system), which load does not
+inflate. The load average is printed with the figures.
+
     python bench/bench_context.py [--observations 10000] [--runs 100]
 """
 
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,7 +68,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def describe(values: list[float]) -> str:
-    return f"median {statistics.median(values):6.1f} ms   p95 {percentile(values, 0.95):6.1f} ms"
+    text = f"median {statistics.median(values):6.1f} ms   p95 {percentile(values, 0.95):6.1f} ms"
+    cpu = CPU_MS.get(id(values))
+    if cpu:
+        text += f"   CPU median {statistics.median(cpu):5.1f} ms  p95 {percentile(cpu, 0.95):5.1f} ms"
+    return text
 
 
 def fill(db_path: Path, project: str, count: int, seed: int) -> None:
@@ -106,13 +115,25 @@ def fill(db_path: Path, project: str, count: int, seed: int) -> None:
         store.conn.execute("UPDATE summaries SET updated_at = ? WHERE updated_at > ?", (now_iso(), ts))
 
 
+CPU_MS: dict[int, list[float]] = {}  # id(times list) -> CPU ms of each run (user + system)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def timed(argv: list[str], payloads: list[bytes], env: dict) -> tuple[list[float], list[bytes]]:
-    times, outputs = [], []
+    """Wall ms of each run (and, in CPU_MS, its CPU ms: what a busy machine does not inflate)."""
+    times, outputs, cpu = [], [], []
     for data in payloads:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         done = subprocess.run(argv, input=data, capture_output=True, env=env, check=True)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append(_children_cpu() - cpu_before)
         outputs.append(done.stdout)
+    CPU_MS[id(times)] = cpu
     return times, outputs
 
 
@@ -193,7 +214,8 @@ def main() -> None:
 
     budget = settings.context.budget_tokens
     real = qwen_count(result["text"])
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; store: {args.observations:,} observations of "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (load average {load}); store: {args.observations:,} observations of "
           f"one project + 2,000 of another (filled in {fill_s:.1f} s); {args.runs} runs per case")
     print(f"SessionStart block: {result['tokens']} estimated tokens of a {budget} budget"
           + (f" (Qwen2.5 tokenizer: {real})" if real is not None else "")
