@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import INSTALLED_HOOK
-from support.durability import backlog, start_worker, statuses, stop_worker, wait_for, wait_until_drained
+from support.durability import backlog, memory_home, start_worker, statuses, stop_worker, wait_for, wait_until_drained  # noqa: F401
 
 from offmem.hooks import capture
 from offmem.pipeline import BatchPolicy, Pipeline
@@ -142,18 +141,6 @@ def test_worker_sigkill_mid_batch_then_restart_processes_every_event_exactly_onc
 
 
 # ---------------------------------------------------------------------- contention
-
-
-@pytest.fixture
-def memory_home(monkeypatch, offmem_home):
-    """A data directory in memory (/dev/shm) when there is one: the 4,000-process test below is
-    about concurrency, not about the disk's fsync speed, and must fit in CI's time."""
-    if not os.access("/dev/shm", os.W_OK):
-        return offmem_home
-    home = Path(tempfile.mkdtemp(prefix="offmem-faults-", dir="/dev/shm")) / "home"
-    monkeypatch.setenv("OFFMEM_HOME", str(home))
-    yield home
-    shutil.rmtree(home.parent, ignore_errors=True)
 
 
 def test_eight_concurrent_sessions_of_five_hundred_hook_events_with_the_worker_running(memory_home):

@@ -175,11 +175,28 @@ def parse(raw: bytes) -> dict:
     return payload
 
 
+def _clean(value):
+    """Text SQLite can take: a lone surrogate (which a JSON escape can carry, real text never
+    does) is not valid UTF-8 and becomes '?'."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def _text(payload: dict, key: str) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
-    return value if isinstance(value, str) else _fastjson.dumps(value)
+    return _clean(value) if isinstance(value, str) else _fastjson.dumps(value)
+
+
+def _string(payload: dict, key: str) -> str | None:
+    """A field that must be text to be stored as such (a payload may carry anything)."""
+    value = payload.get(key)
+    return _clean(value) if isinstance(value, str) else None
 
 
 def _is_excluded(project: str, cwd: str, settings: dict) -> bool:
@@ -234,7 +251,7 @@ def store(conn, record: dict) -> bool:
     try:
         conn.execute(
             _SESSION_UPSERT,
-            (sid, record["project"], payload.get("cwd"), payload.get("transcript_path"), ts, ts),
+            (sid, record["project"], _string(payload, "cwd"), _string(payload, "transcript_path"), ts, ts),
         )
         prompt_number = conn.execute(
             "SELECT prompt_count FROM sessions WHERE id = ?", (sid,)
@@ -248,7 +265,7 @@ def store(conn, record: dict) -> bool:
             conn.execute(
                 "INSERT OR IGNORE INTO prompts (session_id, project, prompt_number, prompt_id, text, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (sid, record["project"], prompt_number, _text(payload, "prompt_id"), payload.get("prompt", ""), ts),
+                (sid, record["project"], prompt_number, _text(payload, "prompt_id"), _text(payload, "prompt") or "", ts),
             )
         elif kind == "SessionStart":
             conn.execute(
@@ -324,17 +341,17 @@ def build_record(payload: dict, settings: dict) -> dict | None:
     kind = payload.get("hook_event_name")
     if not isinstance(kind, str) or kind not in HANDLED:
         return None
-    session_id = payload.get("session_id")
+    session_id = _clean(payload.get("session_id"))
     if not isinstance(session_id, str) or not session_id:
         raise ValueError(f"{kind} payload without a session_id")
-    tool_name = payload.get("tool_name")
+    tool_name = _clean(payload.get("tool_name"))
     tool_name = tool_name if isinstance(tool_name, str) else None
     if kind in TOOL_EVENTS:
         if not tool_name:
             raise ValueError(f"{kind} payload without a tool_name")
         if tool_name in settings["skip_tools"] or tool_name.startswith(OWN_TOOL_PREFIX):
             return None
-    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else os.getcwd()
+    cwd = _clean(payload.get("cwd")) if isinstance(payload.get("cwd"), str) else os.getcwd()
     project = project_root(cwd)
     if _is_excluded(project, cwd, settings):
         return None
@@ -352,7 +369,7 @@ def build_record(payload: dict, settings: dict) -> dict | None:
         from offmem.privacy import redact_hook_payload
 
         payload = redact_hook_payload(payload)
-    tool_use_id = payload.get("tool_use_id")
+    tool_use_id = _clean(payload.get("tool_use_id"))
     return {
         "session_id": session_id,
         "project": project,

@@ -52,6 +52,21 @@ def checkpoint(conn, busy_ms: int = CHECKPOINT_BUSY_MS) -> bool:
     return busy == 0
 
 
+def _valid_unicode(value):
+    """A copy of a JSON value whose strings are valid UTF-8 (a lone surrogate becomes '?')."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
+
+
 def _under(path: str, roots: list[str]) -> bool:
     path = os.path.normpath(os.path.expanduser(path))
     return any(path == root or path.startswith(root + os.sep) for root in roots)
@@ -117,6 +132,9 @@ class PrivacyStage:
             payload = json.loads(raw)
         except (TypeError, ValueError):
             payload = None
+        original = payload
+        if isinstance(payload, dict) and ("\\ud" in raw or "\\uD" in raw):
+            payload = _valid_unicode(payload)  # lone surrogates from JSON escapes: SQLite cannot store them as text
         if not isinstance(payload, dict):
             result.corrupt += 1
             text = self.redactor.redact_text(str(raw))
@@ -127,7 +145,7 @@ class PrivacyStage:
             stub = {k: payload.get(k) for k in ("session_id", "cwd", "hook_event_name", "tool_name", "tool_use_id")}
             return (json.dumps(stub), "excluded", "file inside capture.excluded_paths; not remembered", row["id"])
         clean = self.redactor.redact_payload(payload)
-        if clean == payload:
+        if clean == original:
             return (raw, None, None, row["id"])
         result.changed += 1
         return (json.dumps(clean, separators=(",", ":")), None, None, row["id"])

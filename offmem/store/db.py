@@ -127,7 +127,14 @@ class Store:
                 path.rename(path.with_suffix(".bad"))
                 self.log_error(home, f"unreadable spool file {path.name}: {exc}")
                 continue
-            store_record(self.conn, record)  # idempotent for tool events (tool_use_id)
+            try:
+                store_record(self.conn, record)  # idempotent for tool events (tool_use_id)
+            except sqlite3.OperationalError:
+                raise  # locked or full: keep the file for the next pass
+            except (sqlite3.Error, KeyError, TypeError, ValueError, AttributeError) as exc:
+                path.rename(path.with_suffix(".bad"))  # one bad record must not block the spool
+                self.log_error(home, f"spool file {path.name} cannot be stored ({type(exc).__name__}: {exc}); kept as .bad")
+                continue
             path.unlink()
             count += 1
         return count

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Callable
@@ -125,3 +127,16 @@ def statuses(home: Path) -> dict:
         return dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
     finally:
         conn.close()
+
+
+@pytest.fixture
+def memory_home(monkeypatch, offmem_home):
+    """A data directory in memory (/dev/shm) when there is one: for the tests that run
+    thousands of hook invocations to test concurrency and parsing, not the disk's fsync."""
+    if not os.access("/dev/shm", os.W_OK):
+        yield offmem_home
+        return
+    home = Path(tempfile.mkdtemp(prefix="offmem-faults-", dir="/dev/shm")) / "home"
+    monkeypatch.setenv("OFFMEM_HOME", str(home))
+    yield home
+    shutil.rmtree(home.parent, ignore_errors=True)
