@@ -26,13 +26,27 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hook
 PROJECT = "/home/dev/shop-api"
 
 
+CPU: dict[int, list[float]] = {}
+
+
 def timed_runs(argv: list[str], payloads: list[bytes], env: dict) -> list[float]:
-    times = []
+    """Wall times in ms; the child's CPU time (user+sys) goes to CPU[id(result)]."""
+    import resource
+
+    times, cpu = [], []
     for data in payloads:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(argv, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
         times.append((time.perf_counter() - start) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000)
+    CPU[id(times)] = cpu
     return times
+
+
+def cpu_median(times: list[float]) -> float:
+    return statistics.median(CPU[id(times)])
 
 
 def describe(times: list[float]) -> tuple[float, float]:
@@ -122,13 +136,13 @@ def main() -> None:
     from offmem.context import estimate_tokens
 
     print(f"python: {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs, runs per case: {args.runs}")
-    print(f"{'case':<44}{'median ms':>10}{'p95 ms':>10}{'x bare (median)':>17}")
-    print(f"{'python -c pass':<44}{b_med:>10.1f}{b_p95:>10.1f}{1.0:>17.2f}")
-    print(f"{'python -S -c pass':<44}{bs_med:>10.1f}{bs_p95:>10.1f}{bs_med / b_med:>17.2f}")
-    print(f"{'PostToolUse hook, installed form (-S)':<44}{t_med:>10.1f}{t_p95:>10.1f}{t_med / b_med:>17.2f}")
-    print(f"{'PostToolUse hook, offmem-hook script':<44}{c_med:>10.1f}{c_p95:>10.1f}{c_med / b_med:>17.2f}")
-    label = f"SessionStart hook ({args.observations:,} observations)"
-    print(f"{label:<44}{s_med:>10.1f}{s_p95:>10.1f}{s_med / b_med:>17.2f}")
+    print(f"{'case':<44}{'median ms':>10}{'p95 ms':>10}{'x bare (median)':>17}{'CPU ms (median)':>17}")
+    rows = [("python -c pass", bare), ("python -S -c pass", bare_s),
+            ("PostToolUse hook, installed form (-S)", tool), ("PostToolUse hook, offmem-hook script", tool_script),
+            (f"SessionStart hook ({args.observations:,} observations)", session_start)]
+    for label, times in rows:
+        med, p95 = describe(times)
+        print(f"{label:<44}{med:>10.1f}{p95:>10.1f}{med / b_med:>17.2f}{cpu_median(times):>17.1f}")
     print(f"(store filled in {fill_s:.1f} s; injected context {estimate_tokens(context)} estimated tokens, "
           f"{len(context)} chars)")
     print(f"targets: PostToolUse median <= 1.5x bare -> {'MET' if t_med <= 1.5 * b_med else 'MISSED'}; "

@@ -362,10 +362,11 @@ def build_record(payload: dict, settings: dict) -> dict | None:
         if not visible:
             return None  # an all-private prompt records nothing for that turn
         payload["prompt"] = visible
-    if kind not in TOOL_EVENTS:
+    if kind in ("UserPromptSubmit", "Stop", "PreCompact"):
         # Prompts and Stop messages are redacted here, before they reach the prompts
         # table's FTS index; tool events are redacted by the worker's first step
         # (offmem.privacy.stage), which keeps `re` off the PostToolUse path.
+        # SessionStart/SessionEnd carry no user text (ids, paths, source, reason).
         from offmem.privacy import redact_hook_payload
 
         payload = redact_hook_payload(payload)
@@ -389,16 +390,25 @@ def accept(record: dict, home: str, settings: dict) -> None:
         try:
             store(conn, record)
         finally:
-            conn.close()
+            if _FAST_EXIT:
+                # Closing the last connection checkpoints the WAL and deletes it: several
+                # fsyncs per hook. The commit above is already durable (synchronous=FULL),
+                # so the launcher exits without closing, exactly like a crash after commit,
+                # which SQLite is built to survive; the worker and autocheckpoint do the
+                # checkpointing instead.
+                _ABANDONED.append(conn)
+            else:
+                conn.close()
     except Exception as exc:  # noqa: BLE001 - any database failure: keep the event anyway
         path = spool_to_file(home, record)
         log(home, f"database unavailable ({type(exc).__name__}: {exc}); event spooled to {path}")
 
 
-def session_start_output(payload: dict, record: dict) -> str | None:
-    from offmem.context import session_start_context
+def session_start_output(payload: dict, record: dict, home: str) -> str | None:
+    # the lean path: _sqlite3 and the config cache, no dataclasses/json/pathlib
+    from offmem.retrieval.session import session_start_block
 
-    text = session_start_context(record["project"], session_id=record["session_id"])
+    text = session_start_block(home, record["project"], record["session_id"])
     if not text:
         return None
     return _fastjson.dumps(
@@ -440,13 +450,22 @@ def handle(raw: bytes, home: str) -> str | None:
         except Exception as exc:  # noqa: BLE001
             log(home, f"could not start background processing: {type(exc).__name__}: {exc}")
     if kind == "SessionStart":
-        return session_start_output(payload, record)
+        return session_start_output(payload, record, home)
     if kind == "UserPromptSubmit":
         return prompt_output(payload, record)
     return None
 
 
-def main() -> int:
+_FAST_EXIT = False
+_ABANDONED: list = []
+
+
+def main(fast_exit: bool = False) -> int:
+    """The hook. ``fast_exit`` (the installed launcher) ends the process with
+    ``os._exit`` once stdout is flushed, skipping interpreter teardown and the
+    WAL checkpoint a closing connection would do."""
+    global _FAST_EXIT
+    _FAST_EXIT = fast_exit
     home = data_home()
     try:
         raw = sys.stdin.buffer.read()
@@ -464,6 +483,12 @@ def main() -> int:
             sys.stdout.flush()
         except Exception:  # noqa: BLE001
             pass
+    if fast_exit:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
     return 0
 
 

@@ -11,4 +11,4 @@ import sys
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from offmem.hooks.capture import main  # noqa: E402
 
-sys.exit(main())
+main(fast_exit=True)  # exits the process itself (os._exit) after flushing stdout
