@@ -155,3 +155,16 @@ def test_pipeline_never_reads_an_event_the_stage_has_not_cleaned(offmem_home):
         assert stats.events == 0 and store.queue_depth() == 1
         stats = Pipeline(store).run_once(force=True)
         assert stats.events == 1 and store.queue_depth() == 0
+
+
+def test_the_hook_applies_extra_patterns_and_env_overrides_from_the_config_cache(offmem_home):
+    save_settings(load_settings(), {"privacy": {"extra_patterns": ["acme-badge=ACME-[0-9]{6}"]}})
+    start, prompt = fixture_payloads()[:2]
+    run_hook(start)  # first run: parses config.toml and writes the cache the next runs read
+    run_hook({**prompt, "prompt": "badge ACME-123456 please"})
+    run_hook({**prompt, "prompt": "badge ACME-654321 again", "prompt_id": "p2"})
+    run_hook({**prompt, "prompt": "raw AKIA" + "Q7W3E4R5T6Y7U8I9 kept", "prompt_id": "p3"},
+             env={"OFFMEM_PRIVACY_REDACT": "0"})
+    texts = [r[0] for r in sqlite3.connect(offmem_home / "offmem.db").execute("SELECT text FROM prompts ORDER BY id")]
+    assert texts == ["badge [REDACTED:acme-badge] please", "badge [REDACTED:acme-badge] again",
+                     "raw AKIAQ7W3E4R5T6Y7U8I9 kept"]  # (redaction turned off on purpose for the last one)
