@@ -134,10 +134,11 @@ def test_time_parsing():
 
 def test_chroma_where_mirrors_the_sql_filters():
     f = SearchFilters.build(project=P1, types=["bugfix"], session_id="s1", since="2025-01-01")
-    where = f.chroma_where("db1")
-    assert {"db": "db1"} in where["$and"] and {"project": P1} in where["$and"]
-    assert {"type": {"$in": ["bugfix"]}} in where["$and"]
-    assert SearchFilters().chroma_where("db1") == {"db": "db1"}
+    where = f.chroma_where()
+    assert {"project": P1} in where["$and"] and {"type": {"$in": ["bugfix"]}} in where["$and"]
+    assert {"created_ts": {"$gte": to_epoch("2025-01-01")}} in where["$and"]
+    assert SearchFilters().chroma_where() is None and not SearchFilters().active()
+    assert SearchFilters.build(project=P1).chroma_where() == {"project": P1}
 
 
 # ---------------------------------------------------------------------- degrading

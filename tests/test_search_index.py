@@ -252,3 +252,22 @@ def test_stale_vectors_never_surface(store, indexer, embedder, memories):
         store.conn.execute("DELETE FROM observations WHERE id = ?", (memories["tiles"],))
     hits = vector_search(store, "offline map tiles", embedder=embedder, chroma=indexer.vectors)
     assert memories["tiles"] not in vec_ids(hits)
+
+
+def test_scoped_vector_search_is_exact_for_big_and_small_scopes(store, indexer, embedder, monkeypatch):
+    """Wide unfiltered query first; a scope too small to show up in it falls back to Chroma's filter."""
+    import offmem.search.hybrid as hybrid
+
+    big = [add(store, f"Retry budget {i} for the Kafka consumer", project=SHOP, narrative="backoff with jitter")
+           for i in range(30)]
+    small = [add(store, title, project=MAPS) for title in
+             ("Retry tile downloads", "Marker clustering", "Heatmap radius scales with zoom")]
+    indexer.index_pending()
+    monkeypatch.setattr(hybrid, "WIDE", 5)  # an index much larger than the wide query, in miniature
+    query = "consumer retries with exponential backoff"
+    scoped_small = vector_search(store, query, project=MAPS, embedder=embedder, chroma=indexer.vectors, limit=10)
+    assert sorted(vec_ids(scoped_small)) == sorted(small)
+    scoped_big = vector_search(store, query, project=SHOP, embedder=embedder, chroma=indexer.vectors, limit=10)
+    assert len(scoped_big) == 10 and set(vec_ids(scoped_big)) <= set(big)
+    unscoped = vector_search(store, query, embedder=embedder, chroma=indexer.vectors, limit=40)
+    assert sorted(vec_ids(unscoped)) == sorted(big + small)

@@ -135,9 +135,14 @@ class SearchFilters:
         )
         return sql, args + args
 
-    def chroma_where(self, instance: str) -> dict:
-        """The Chroma ``where`` for every filter except files (done by candidate ids)."""
-        clauses: list[dict] = [{"db": instance}]
+    def chroma_where(self) -> dict | None:
+        """The Chroma ``where`` for every filter except files (done by candidate ids); None if unfiltered.
+
+        The database instance is deliberately not a clause: Chroma's cost for a
+        ``where`` grows with the number of vectors it matches, and the instance
+        matches all of them (~300 ms at 100k). Vector ids carry it instead.
+        """
+        clauses: list[dict] = []
         if self.project:
             clauses.append({"project": self.project})
         if self.types:
@@ -148,7 +153,13 @@ class SearchFilters:
             clauses.append({"created_ts": {"$gte": float(self.since)}})
         if self.until is not None:
             clauses.append({"created_ts": {"$lt": float(self.until)}})
+        if not clauses:
+            return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def active(self) -> bool:
+        return bool(self.project or self.types or self.files or self.session_id
+                    or self.since is not None or self.until is not None)
 
 
 def _as_list(value) -> list[str]:
