@@ -82,7 +82,9 @@ def get_embedder(settings) -> Embedder | None:
     name = settings.embedder.model or selected_name(settings, load_catalog(settings.home), "embedder")
     path = resolve_model_path(settings, "embedder", name)
     dimension = load_catalog(settings.home).get(name).dimensions or None
-    return SentenceTransformerEmbedder(path, model_id=name, batch_size=settings.embedder.batch_size, dimension=dimension)
+    threads = getattr(settings.embedder, "threads", 1)  # 0 = torch's default
+    return SentenceTransformerEmbedder(path, model_id=name, batch_size=settings.embedder.batch_size,
+                                       dimension=dimension, threads=threads)
 
 
 __all__ = ["BACKENDS", "Embedder", "get_embedder"]
