@@ -237,13 +237,15 @@ def test_worker_meets_a_full_disk_keeps_events_pending_and_recovers_on_its_own(o
     worker = start_worker(preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
     try:
         wait_until_drained(offmem_home, timeout=60, vectors=False)
-        wait_for(lambda: json.loads((offmem_home / "worker.json").read_text()).get("port")
-                 if (offmem_home / "worker.json").exists() else None, timeout=60, what="the worker serving")
+        from offmem.config import load_settings
+        from offmem.worker.control import request_json
+
+        wait_for(lambda: request_json(load_settings(), "/api/health"), timeout=60, what="the worker serving HTTP")
         unlimited = resource.RLIM_INFINITY
         resource.prlimit(worker.pid, resource.RLIMIT_FSIZE, (1, unlimited))  # the disk is full from now on
         spool_in_process(offmem_home, [scripts[0][2:]])  # (this process still has room)
         time.sleep(3)
-        assert worker.poll() is None
+        assert worker.poll() is None, worker.stderr.read().decode()[-3000:]
         assert statuses(offmem_home).get("pending", 0) == len(scripts[0]) - 2  # nothing half-done
         conn = sqlite3.connect(offmem_home / "offmem.db")
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
