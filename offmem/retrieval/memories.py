@@ -143,11 +143,15 @@ def remember(store, project: str, text: str, *, title: str | None = None, type: 
     from offmem.store.db import transaction
     from offmem.summarize.types import Observation
 
-    body = (text or "").strip()
+    from offmem.privacy import default_redactor
+
+    redactor = default_redactor()  # an explicit memory is redacted like captured text
+    body = redactor.redact_text((text or "").strip())
     if not body:
         raise MemoryRequestError("nothing to remember: pass the text of the memory")
+    title = redactor.redact_text((title or "").strip())
     kind = (check_types([type]) or ["discovery"])[0]
-    obs = Observation(type=kind, title=(title or "").strip() or _title_of(body), narrative=body,
+    obs = Observation(type=kind, title=title or _title_of(body), narrative=body,
                       files_modified=[str(f) for f in (files or []) if str(f).strip()], backend="remember")
     with transaction(store.conn):
         new_id = store.insert_observation(obs, session_id=session_id or "remembered", project=project,

@@ -52,8 +52,17 @@ def load_or_create_token(home: Path) -> str:
         token = ""
     if token:
         return token
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
+    try:
+        return _persist_token(path, token)
+    except OSError:
+        # a full or read-only data directory must not stop the worker: this token
+        # lives as long as the process (the UI page carries it), a new one next start
+        return token
+
+
+def _persist_token(path: Path, token: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
