@@ -152,6 +152,9 @@ def test_the_examples_fit_their_own_schemas():
 
 
 def test_the_schemas_compile_to_llama_grammars():
+    from offmem.summarize.llamacpp import prepare_runtime
+
+    prepare_runtime()  # this may be the process's first llama_cpp import
     from llama_cpp import llama_grammar
 
     for schema in (prompts.OBSERVATION_SCHEMA, prompts.SUMMARY_SCHEMA):

@@ -11,6 +11,13 @@ kernels) crash with a general-protection fault in virtual machines that report
 AMX but do not enable it (seen on Firecracker VMs). :func:`open_llama` leaves
 them off on CPUs that report AMX; ``OFFMEM_LLAMA_EXTRA_BUFFERS=1`` or ``=0``
 forces the choice.
+
+Busy CPUs: llama.cpp's OpenMP threads spin while they wait for each other. On
+a machine where other work competes for the cores (the editor, the embedder,
+tests), spinning threads starve the one doing the work: on 2 busy cores a
+60-token answer took 58 s with spinning and 1.7 s without. Unless the user set
+``OMP_WAIT_POLICY`` themselves, it is set to ``PASSIVE`` before llama_cpp (and
+its OpenMP runtime) is first imported.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from offmem.summarize.base import Reply, Summarizer
 
 EXTRA_BUFFERS_ENV = "OFFMEM_LLAMA_EXTRA_BUFFERS"
 _params_lock = threading.Lock()
+
+
+def prepare_runtime() -> None:
+    """Environment llama.cpp's runtime reads when it loads; call before importing llama_cpp."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def cpu_reports_amx() -> bool:
@@ -58,6 +70,7 @@ def model_params(extra_buffers: bool):
     ``Llama()`` takes no argument for it, so the default-params factory it calls
     is wrapped while the model loads (and for a server process, while it runs).
     """
+    prepare_runtime()
     import llama_cpp.llama_cpp as capi
 
     with _params_lock:
@@ -76,7 +89,8 @@ def model_params(extra_buffers: bool):
 
 
 def open_llama(path: str | Path, *, n_ctx: int, n_threads: int = 0, extra_buffers: bool | None = None):
-    """A ``llama_cpp.Llama`` for ``path``, quiet, safe on AMX-reporting VMs."""
+    """A ``llama_cpp.Llama`` for ``path``: quiet, safe on AMX-reporting VMs and on busy CPUs."""
+    prepare_runtime()
     from llama_cpp import Llama
 
     want = extra_buffers_wanted() if extra_buffers is None else extra_buffers

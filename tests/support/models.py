@@ -75,6 +75,9 @@ def assemble_qwen(cache_dir: Path = CACHE_DIR) -> Path:
 
 def check_loads(path: Path) -> None:
     """Open the file with llama.cpp (vocabulary only: fast) to prove it is a GGUF model."""
+    from offmem.summarize.llamacpp import prepare_runtime
+
+    prepare_runtime()  # before llama_cpp's OpenMP runtime loads in this process
     from llama_cpp import Llama
 
     Llama(model_path=str(path), vocab_only=True, verbose=False)
