@@ -59,3 +59,74 @@ def run_hook(payload, *, env: dict | None = None, timeout: float = 60, argv=None
 
 def replay(payloads, **kwargs) -> list[subprocess.CompletedProcess]:
     return [run_hook(p, **kwargs) for p in payloads if p.get("hook_event_name") != "PreToolUse"]
+
+
+# --------------------------------------------------------------------------- network guard
+#
+# The whole suite runs under a guard that refuses, and records, any connection or
+# name lookup that leaves this machine: a C shim (LD_PRELOAD) in every process the
+# tests start, and a socket patch in this process. Attempts by offmem's own
+# processes (Python) fail the run; attempts by third-party programs the tests drive
+# (the Claude Code CLI, Chromium) are refused too and listed in the summary.
+# OFFMEM_NETGUARD=0 turns it off (to debug a test, not in CI).
+
+_GUARD = {}
+
+
+def pytest_configure(config):
+    if os.environ.get("OFFMEM_NETGUARD", "1") == "0" or "NETGUARD_LOG" in os.environ:
+        return
+    import importlib.util
+    import tempfile
+
+    from tests.support.network import GUARD_DIR, build_shim
+
+    folder = Path(tempfile.mkdtemp(prefix="offmem-netguard-"))
+    log = folder / "attempts.log"
+    os.environ["NETGUARD_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), os.environ.get("PYTHONPATH", "")]))
+    try:
+        shim = build_shim(folder)
+    except subprocess.CalledProcessError:
+        shim = None
+    if shim is not None:
+        os.environ["LD_PRELOAD"] = os.pathsep.join(filter(None, [str(shim), os.environ.get("LD_PRELOAD", "")]))
+    spec = importlib.util.spec_from_file_location("offmem_test_netguard", GUARD_DIR / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # patches this process's socket module
+    _GUARD.update(log=log, native=shim is not None)
+
+
+def _guard_attempts() -> tuple[list[str], list[str]]:
+    log = _GUARD.get("log")
+    if not log or not log.exists():
+        return [], []
+    ours, others = [], []
+    for line in log.read_text().splitlines():
+        comm = next((part[5:] for part in line.split() if part.startswith("comm=")), "python")
+        (ours if line.startswith("py-") or comm.startswith("python") else others).append(line)
+    return ours, others
+
+
+def pytest_sessionfinish(session, exitstatus):
+    ours, _ = _guard_attempts()
+    if ours:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _GUARD:
+        return
+    ours, others = _guard_attempts()
+    mode = "C shim + Python" if _GUARD.get("native") else "Python only (no C compiler)"
+    terminalreporter.write_sep("-", f"network guard ({mode})")
+    if ours:
+        terminalreporter.write_line("FAILED: offmem processes tried to reach outside this machine:", red=True)
+        for line in ours[:50]:
+            terminalreporter.write_line(f"  {line}")
+    else:
+        terminalreporter.write_line("no connection or lookup outside loopback by offmem's processes")
+    if others:
+        terminalreporter.write_line(f"refused for third-party programs driven by the tests ({len(others)}):")
+        for line in sorted(set(others))[:20]:
+            terminalreporter.write_line(f"  {line}")

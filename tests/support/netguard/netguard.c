@@ -25,8 +25,16 @@
 static void record(const char *what, const char *detail) {
     const char *path = getenv("NETGUARD_LOG");
     if (!path) return;
-    char line[512];
-    int n = snprintf(line, sizeof line, "%s %s pid=%d\n", what, detail, (int)getpid());
+    char line[640];
+    char comm[64] = "?";
+    int cfd = open("/proc/self/comm", O_RDONLY);
+    if (cfd >= 0) {
+        ssize_t got = read(cfd, comm, sizeof comm - 1);
+        close(cfd);
+        comm[got > 0 ? got : 0] = 0;
+        for (char *c = comm; *c; c++) if (*c == '\n' || *c == ' ') *c = 0;
+    }
+    int n = snprintf(line, sizeof line, "%s %s pid=%d comm=%s\n", what, detail, (int)getpid(), comm);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
     if (fd >= 0) {
         if (n > 0) (void)!write(fd, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
