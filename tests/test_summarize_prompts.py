@@ -237,3 +237,18 @@ def test_registry_imports_no_model_library_until_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_long_command_output_keeps_its_first_line_and_its_summary():
+    log = "\n".join(["============ test session starts ============", "platform linux -- Python 3.11.7",
+                     *[f"tests/test_a.py::test_{i} PASSED" for i in range(30)], "============ 30 passed in 0.5s ============"])
+    line = prompts.render_event(event("Bash", {"command": "pytest -v"}, {"stdout": log}))
+    assert line == ("$ pytest -v -> ok: test session starts | … (+29 lines) … | "
+                    "tests/test_a.py::test_29 PASSED | 30 passed in 0.5s")
+
+
+def test_read_shows_code_not_imports_or_docstrings():
+    content = '"""Cart helpers."""\n\nfrom __future__ import annotations\nimport decimal\n\nRATES = {}\n\ndef vat(a):\n    return a\n'
+    line = prompts.render_event(event("Read", {"file_path": f"{PROJECT}/cart/vat.py"},
+                                      {"type": "text", "file": {"content": content, "totalLines": 9}}))
+    assert line == "read cart/vat.py (9 lines): RATES = {} | def vat(a):"

@@ -158,15 +158,42 @@ def _one_line(text: object, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _tail_lines(text: str, count: int) -> str:
-    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip(" ^~\t")]
-    return " | ".join(lines[-count:])
+
+
+RULE_LINE = re.compile(r"^[\W_]*$")  # nothing but punctuation, or blank
+BOILERPLATE = re.compile(r"^(import |from \S+ import |#|\"\"\"|\'\'\'|//|/\*|\*|package |using |require)")
+
+
+DECORATION = re.compile(r"([=\-*~_^])\1{2,}")  # the "=====" around pytest's headings
+
+
+def _lines(text: str) -> list[str]:
+    out = [DECORATION.sub("", ln).strip() for ln in str(text or "").splitlines()]
+    return [ln for ln in out if not RULE_LINE.match(ln)]
 
 
 def _head_lines(text: str, count: int) -> str:
-    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    lines = _lines(text)
     more = f" | (+{len(lines) - count} lines)" if len(lines) > count else ""
     return " | ".join(lines[:count]) + more
+
+
+def _tail_lines(text: str, count: int) -> str:
+    return " | ".join(_lines(text)[-count:])
+
+
+def _output_lines(text: str) -> str:
+    """Command output: short output whole; long output's first line and last two (the summary)."""
+    lines = _lines(text)
+    if len(lines) <= 4:
+        return " | ".join(lines)
+    return f"{lines[0]} | … (+{len(lines) - 3} lines) … | " + " | ".join(lines[-2:])
+
+
+def _code_head(text: str, count: int) -> str:
+    """A file's first lines that say something: no imports, comments or docstring quotes."""
+    lines = [ln for ln in _lines(text) if not BOILERPLATE.match(ln)]
+    return " | ".join(lines[:count])
 
 
 def _render_bash(inp: dict, resp: object, error: str | None) -> str:
@@ -176,7 +203,7 @@ def _render_bash(inp: dict, resp: object, error: str | None) -> str:
         status = f"FAILED (exit {code.group(1)})" if code else "FAILED"
         return f"$ {cmd} -> {status}: {_tail_lines(error, 3)}"
     out = resp.get("stdout", "") if isinstance(resp, dict) else resp
-    shown = _head_lines(str(out or ""), 4)
+    shown = _output_lines(str(out or ""))
     return f"$ {cmd} -> ok" + (f": {shown}" if shown else "")
 
 
@@ -185,7 +212,7 @@ def _render_file_tool(tool: str, inp: dict, resp: object, cwd: str) -> str:
     if tool == "Read":
         info = resp.get("file", {}) if isinstance(resp, dict) else {}
         lines = info.get("totalLines") or info.get("numLines")
-        head = _head_lines(info.get("content", ""), 2)
+        head = _code_head(info.get("content", ""), 2)
         return f"read {path}" + (f" ({lines} lines)" if lines else "") + (f": {head}" if head else "")
     if tool == "Write":
         kind = resp.get("type", "write") if isinstance(resp, dict) else "write"
