@@ -243,7 +243,7 @@ def test_long_command_output_keeps_its_first_line_and_its_summary():
     log = "\n".join(["============ test session starts ============", "platform linux -- Python 3.11.7",
                      *[f"tests/test_a.py::test_{i} PASSED" for i in range(30)], "============ 30 passed in 0.5s ============"])
     line = prompts.render_event(event("Bash", {"command": "pytest -v"}, {"stdout": log}))
-    assert line == ("$ pytest -v -> ok: test session starts | … (+29 lines) … | "
+    assert line == ("$ pytest -v -> ok: test session starts | … (+30 lines) … | "
                     "tests/test_a.py::test_29 PASSED | 30 passed in 0.5s")
 
 
