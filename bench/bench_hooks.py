@@ -102,7 +102,9 @@ def main() -> None:
         env = {**os.environ, "OFFMEM_HOME": str(home), "OFFMEM_WORKER_AUTOSTART": "0"}
         os.environ.update(OFFMEM_HOME=str(home))
         import offmem.hooks
+        from offmem.install import precompile
 
+        precompile()  # what `offmem install` does: the hook never compiles its modules at run time
         # the installed form (see offmem.install.hook_command) and the console script
         hook = [sys.executable, "-S", str(Path(offmem.hooks.__file__).resolve().parent / "run.py")]
         script = [str(BIN / "offmem-hook")]

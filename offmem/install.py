@@ -65,6 +65,21 @@ def offmem_command() -> list[str]:
     return [sys.executable, "-m", "offmem"]
 
 
+def precompile() -> None:
+    """Write the bytecode of the hook's modules now.
+
+    A script's imports are compiled on every start unless their .pyc exists, and
+    PYTHONDONTWRITEBYTECODE (common in containers and CI) stops Python from ever
+    writing it: compiling here keeps each hook run from recompiling ~15 ms of source.
+    """
+    import compileall
+
+    package = Path(__file__).resolve().parent
+    for folder in (package, package / "hooks", package / "store", package / "retrieval", package / "privacy"):
+        if folder.is_dir():
+            compileall.compile_dir(str(folder), maxlevels=0, quiet=1)
+
+
 def settings_path(scope: str, project: str | None = None) -> Path:
     if scope == "user":
         return Path(os.environ.get("HOME") or Path.home()) / ".claude" / "settings.json"
@@ -135,6 +150,10 @@ def _strip_ours(hooks: dict) -> dict:
 def install_hooks(scope: str = "user", project: str | None = None) -> dict:
     path = settings_path(scope, project)
     data = _read(path)
+    try:
+        precompile()
+    except OSError:
+        pass  # a read-only install still works, only slower to start
     hooks = data.get("hooks", {})
     if not isinstance(hooks, dict):
         raise InstallError(f"{path}: 'hooks' is not an object; fix it, then run the command again.")
