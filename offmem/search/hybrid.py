@@ -2,9 +2,11 @@
 
 Each half ranks the memories that pass the filters; a memory's fused score is
 ``Σ weight / (k + rank)`` over the halves that found it (reciprocal rank fusion,
-k = 60), times a mild recency factor ``1 + r · 0.5^(age / half-life)``. Every hit
-is re-read from SQLite with the filters applied, so a stale vector can never
-surface a deleted or out-of-scope memory.
+k = 60, the vector half at weight 0.5), times a mild recency factor
+``1 + r · 0.5^(age / half-life)``, times ``1 + intent_weight`` for decision
+memories when the query asks what was decided. Every hit is re-read from SQLite
+with the filters applied, so a stale vector can never surface a deleted or
+out-of-scope memory. :class:`FusionParams` documents how each default was chosen.
 
 Without an embedder or a reachable Chroma the search is keyword-only and says so
 in ``notes``; it never fails for that reason.
