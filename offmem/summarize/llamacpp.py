@@ -17,7 +17,9 @@ a machine where other work competes for the cores (the editor, the embedder,
 tests), spinning threads starve the one doing the work: on 2 busy cores a
 60-token answer took 58 s with spinning and 1.7 s without. Unless the user set
 ``OMP_WAIT_POLICY`` themselves, it is set to ``PASSIVE`` before llama_cpp (and
-its OpenMP runtime) is first imported.
+its OpenMP runtime) is first imported. torch ships its own ``libgomp.so.1``,
+which llama.cpp then shares: a process that imports torch first must call
+:func:`prepare_runtime` before that import for the setting to take effect.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
   against its pinned sha256 (the same pin as ``offmem/data/models.toml``).
 
 Use the session fixtures ``smollm2_gguf`` and ``qwen_gguf`` (import them into a
-test module); each skips nothing: a missing package is a test failure.
+test module). A missing package fails the test; nothing is skipped.
 """
 
 from __future__ import annotations
