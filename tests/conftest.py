@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+# llama.cpp's OpenMP threads must not spin-wait on 2 shared cores; torch loads the
+# same libgomp, so this has to be set before either is imported (see
+# offmem.summarize.llamacpp.prepare_runtime).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
 

@@ -244,6 +244,9 @@ class Worker:
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT. Raises AlreadyRunning if another worker holds the lock."""
+        # llama.cpp's OpenMP threads must wait passively (set before torch or llama_cpp
+        # load their shared libgomp), or on busy cores they starve each other.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self.lock.acquire()
         try:
             self.log(f"started (home {self.home})")
