@@ -101,7 +101,8 @@ def hub() -> Iterator[FakeHub]:
 
 
 def cli_env(hub: FakeHub | None = None, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
+    # an in-process embedder load earlier in the run sets both offline flags in os.environ
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN")}
     env.update(HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(REPO_ROOT))
     if hub is not None:
         env["HF_ENDPOINT"] = hub.url

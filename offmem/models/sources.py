@@ -180,7 +180,7 @@ def _hub_error(exc: Exception, source: HubSource, remote: str, endpoint: str) ->
         "RevisionNotFoundError": "the pinned revision does not exist there; does your mirror hold that commit?",
         "RepositoryNotFoundError": "the repository is unknown or private; check HF_ENDPOINT, or set HF_TOKEN",
         "GatedRepoError": "the repository is gated; accept its terms on the hub and set HF_TOKEN",
-        "OfflineModeIsEnabled": "HF_HUB_OFFLINE is set; unset it to download, or use a bundle",
+        "OfflineModeIsEnabled": "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set; unset it to download, or use a bundle",
     }
     hint = hints.get(kind, "check your network, HF_ENDPOINT (mirror) and HF_TOKEN, then rerun; the download resumes")
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
