@@ -40,6 +40,22 @@ def offmem_home(isolated_env) -> Path:
     return isolated_env
 
 
+@pytest.fixture
+def settings(offmem_home):
+    from offmem.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def store(settings):
+    """The test's own offmem database, migrated."""
+    from offmem.store.db import Store
+
+    with Store.open(settings.db_path) as s:
+        yield s
+
+
 def fixture_payloads() -> list[dict]:
     with open(FIXTURES / "hook-payloads.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

@@ -18,24 +18,12 @@ import pytest
 from conftest import run_hook
 from offmem.config import ContextSettings, load_settings
 from offmem.retrieval import hook, prompt_memories
-from offmem.store.db import Store
 from tests.support.seed import add_observation, days_ago, flood
 
 PROJECT = "/home/dev/shop-api"
 OTHER = "/home/dev/other"
 OFFMEM = str(Path(sys.executable).parent / "offmem")
 VAT_PROMPT = "Why did the VAT check for DE carts fail with an AssertionError?"
-
-
-@pytest.fixture
-def settings(offmem_home):
-    return load_settings()
-
-
-@pytest.fixture
-def store(settings):
-    with Store.open(settings.db_path) as s:
-        yield s
 
 
 def seed(store) -> dict[str, int]:

@@ -8,26 +8,13 @@ import re
 import pytest
 
 from conftest import run_hook
-from offmem.config import load_settings
 from offmem.context import build_index_context
 from offmem.retrieval import build_session_context, count_tokens
 from offmem.retrieval.format import MCP_POINTER
-from offmem.store.db import Store
 from tests.support.seed import ALL_KINDS, add_observation, add_summary, days_ago, flood
 
 PROJECT = "/home/dev/shop-api"
 OTHER = "/home/dev/secret-project"
-
-
-@pytest.fixture
-def settings(offmem_home):
-    return load_settings()
-
-
-@pytest.fixture
-def store(settings):
-    with Store.open(settings.db_path) as s:
-        yield s
 
 
 def ids_in(text: str) -> list[int]:

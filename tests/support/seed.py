@@ -92,3 +92,13 @@ def flood(store: Store, project: str, count: int, *, start_days_ago: float, end_
             new_id = store.insert_observation(obs, session_id=session, project=project, created_at=when)
             ids.append(new_id)
     return ids
+
+
+def add(store: Store, title: str, *, project: str, session: str = "s1", type: str = "change",
+        created: str = "2025-03-01T10:00:00.000Z", **fields) -> int:
+    """Insert one observation (any Observation field as a keyword) and return its id."""
+    with transaction(store.conn):
+        oid = store.insert_observation(Observation(type=type, title=title, **fields), session_id=session,
+                                       project=project, created_at=created)
+    assert oid is not None
+    return oid
