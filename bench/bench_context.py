@@ -12,7 +12,7 @@ plus 2,000 of another project:
 * the same hook with its context step on the lean path
   (:func:`offmem.retrieval.session.session_start_block`: ``_sqlite3`` and the
   config cache instead of ``offmem.config`` + ``offmem.store.db``), the form
-  proposed for ``offmem.context.session_start_context``;
+  proposed for ``the SessionStart hook (now offmem.retrieval.session.session_start_block)``;
 * the same hook for a project without memory: the floor that capture sets;
 * the UserPromptSubmit hook, whole process, with a warm worker (keyword search;
   rules summarizer, no embedder), and how many prompts got memories.
@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK = [sys.executable, "-S", str(ROOT / "offmem" / "hooks" / "run.py")]
-# The installed hook with offmem.context.session_start_context routed to the lean path.
+# The installed hook with the SessionStart hook (now offmem.retrieval.session.session_start_block) routed to the lean path.
 LEAN_HOOK = [sys.executable, "-S", "-c", (
     f"import sys; sys.path[0] = {str(ROOT)!r}\n"
     "import offmem.context\n"
@@ -48,7 +48,7 @@ LEAN_HOOK = [sys.executable, "-S", "-c", (
     "def lean(project, session_id=None, settings=None):\n"
     "    from offmem.retrieval.session import session_start_block\n"
     "    return session_start_block(data_home(), project, session_id)\n"
-    "offmem.context.session_start_context = lean\n"
+    "the SessionStart hook (now offmem.retrieval.session.session_start_block) = lean\n"
     "sys.exit(main())\n"
 )]
 PROJECT = "/home/dev/shop-api"

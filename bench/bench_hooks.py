@@ -135,7 +135,7 @@ def main() -> None:
     c_med, c_p95 = describe(tool_script)
     bs_med, bs_p95 = describe(bare_s)
     s_med, s_p95 = describe(session_start)
-    from offmem.context import estimate_tokens
+    from offmem.retrieval import count_tokens as estimate_tokens
 
     print(f"python: {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs, runs per case: {args.runs}")
     print(f"{'case':<44}{'median ms':>10}{'p95 ms':>10}{'x bare (median)':>17}{'CPU ms (median)':>17}")

@@ -8,7 +8,6 @@ project is ever read.
 from __future__ import annotations
 
 import math
-import time
 
 from offmem.project import project_name
 
@@ -117,48 +116,17 @@ def build_index_context(store, project: str, budget_tokens: int, max_summaries: 
     }
 
 
-def session_start_context(project: str, session_id: str | None = None, settings=None) -> str:
-    """The SessionStart additionalContext for ``project`` ("" when there is no memory)."""
-    from offmem.config import load_settings
-    from offmem.store.db import Store
-
-    settings = settings or load_settings()
-    if not settings.db_path.exists():
-        return ""
-    started = time.perf_counter()
-    with Store.open(settings.db_path) as store:
-        result = build_context(store, project, settings)
-        if session_id and result["observation_ids"]:
-            remember_injected(store, session_id, result["observation_ids"])
-    _ = started
-    return result["text"]
-
-
 def build_context(store, project: str, settings) -> dict:
-    """SessionStart context; the relevance-ranked builder replaces the index when present."""
-    try:
-        from offmem.retrieval import build_session_context
-    except ImportError:
-        return build_index_context(
-            store, project, settings.context.budget_tokens, settings.context.max_summaries
-        )
+    """What SessionStart injects (the hook reaches the same builder through
+    ``offmem.retrieval.session.session_start_block``). ``build_index_context`` above
+    is the recency-only index, kept as the baseline the retrieval tests compare with."""
+    from offmem.retrieval import build_session_context
+
     return build_session_context(store, project, settings)
 
 
-def remember_injected(store, session_id: str, ids: list[int]) -> None:
-    """Record which memories a session was given, so prompt-time injection never repeats them."""
-    import json
-
-    key = f"injected:{session_id}"
-    seen = set(json.loads(store.get_meta(key, "[]")))
-    seen.update(ids)
-    store.set_meta(key, json.dumps(sorted(seen)))
-
-
 def prompt_context(project: str, session_id: str, prompt: str) -> str | None:
-    """Prompt-time injection; provided by the retrieval layer when installed."""
-    try:
-        from offmem.retrieval import prompt_time_context
-    except ImportError:
-        return None
+    """Prompt-time injection (stdlib only: it runs inside the hook)."""
+    from offmem.retrieval import prompt_time_context
+
     return prompt_time_context(project, session_id, prompt)
