@@ -72,10 +72,10 @@ class SummarizerSettings:
 
 @dataclass
 class EmbedderSettings:
-    backend: str = "sentence-transformers"  # sentence-transformers | none
+    backend: str = "auto"  # auto | numpy | sentence-transformers | none
     model: str = ""  # a models.toml name; empty = the default embedder
     batch_size: int = 32
-    threads: int = 1  # torch threads for embedding; 0 = torch's default (1 measured best on busy 2-core machines)
+    threads: int = 1  # BLAS/torch threads for embedding; 0 = the library's default (1 measured best on busy 2-core machines)
 
 
 @dataclass

@@ -84,8 +84,13 @@ def _needed_packages(settings: Settings) -> dict[str, str]:
     """Importable module -> the requirement that provides it, for the configured backends."""
     needed = {"huggingface_hub": "offmem[local]", "mcp": "offmem[local]",
               "fastapi": "offmem[local]", "uvicorn": "offmem[local]"}
-    if settings.embedder.backend != "none":
-        needed.update({"sentence_transformers": "offmem[local]", "chromadb": "offmem[local]"})
+    embedder = settings.embedder.backend
+    if embedder != "none":
+        needed["chromadb"] = "offmem[local]"
+    if embedder in ("auto", "numpy"):
+        needed.update({"numpy": "offmem[local]", "safetensors": "offmem[local]", "tokenizers": "offmem[local]"})
+    elif embedder == "sentence-transformers":
+        needed["sentence_transformers"] = "offmem[local]"
     backend = settings.summarizer.backend
     if backend == "claude":
         needed["anthropic"] = "offmem[claude]"
@@ -189,7 +194,7 @@ _FALLBACK = {
 
 def _role_is_local(settings: Settings, role: str) -> bool:
     backend = getattr(settings, role).backend
-    return backend == ("llamacpp" if role == "summarizer" else "sentence-transformers")
+    return backend == "llamacpp" if role == "summarizer" else backend != "none"
 
 
 def check_models(ctx: Context) -> list[Check]:
@@ -200,6 +205,17 @@ def check_models(ctx: Context) -> list[Check]:
     except ModelError as exc:
         return [Check("models", FAIL, str(exc), "fix the models.toml named above, or remove $OFFMEM_HOME/models.toml")]
     return [_check_role_model(ctx, catalog, role) for role in ("embedder", "summarizer")]
+
+
+def _embedder_runner(settings: Settings, path: Path) -> str:
+    """Which backend will run the embedding model, and why when ``auto`` cannot use numpy."""
+    backend = settings.embedder.backend
+    if backend != "auto":
+        return f"{backend} (embedder.backend)"
+    from offmem.embed.numpy_backend import supports
+
+    reason = supports(path)
+    return "numpy (no PyTorch)" if reason is None else f"sentence-transformers ({reason})"
 
 
 def _check_role_model(ctx: Context, catalog, role: str) -> Check:
@@ -217,7 +233,9 @@ def _check_role_model(ctx: Context, catalog, role: str) -> Check:
         return Check(name, FAIL, str(exc), f"offmem config set {role}.model {default}")
     state = inspect_model(settings.models_dir, spec, full=ctx.full)
     if state.verified:
-        return Check(name, OK, f"{spec.name} verified ({_human(spec.size)}) at {load_path(settings.models_dir, spec)}")
+        where = load_path(settings.models_dir, spec)
+        runner = f", run by {_embedder_runner(settings, where)}" if role == "embedder" else ""
+        return Check(name, OK, f"{spec.name} verified ({_human(spec.size)}) at {where}{runner}")
     if state.state == "missing":
         partial = partial_bytes(settings.models_dir, spec.name)
         resume = f"; {_human(partial)} downloaded so far, the pull resumes" if partial else ""

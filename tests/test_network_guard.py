@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,8 @@ def test_a_whole_session_through_hooks_and_worker_stays_on_this_machine(offmem_h
         wait_for(lambda: (offmem_home / "worker.json").exists(), timeout=60, what="the worker the hooks started")
         wait_until_drained(offmem_home, timeout=300)
         worker_pid = json.loads((offmem_home / "worker.json").read_text())["pid"]
+        worker = json.loads(offmem("worker", "status", "--json", env=network_guard.env).stdout)
+        worker_libraries = Path(f"/proc/{worker_pid}/maps").read_text()
         found = json.loads(offmem("search", "VAT rate per country", "--project", "/home/dev/shop-api", "--json", env=network_guard.env).stdout)
         context = offmem("context", "--project", "/home/dev/shop-api", env=network_guard.env).stdout
     finally:
@@ -103,4 +106,7 @@ def test_a_whole_session_through_hooks_and_worker_stays_on_this_machine(offmem_h
     conn.close()
     assert observations >= 6 and found["hits"] and "cart/vat.py" in context
     assert found["mode"] == "hybrid"  # the embedder and Chroma ran too
+    # The default embedder backend runs MiniLM without PyTorch: the worker never maps libtorch.
+    assert worker["embedder"]["backend"] == "numpy" and worker["embedder"]["indexed"] >= 6
+    assert "libtorch" not in worker_libraries and worker["peak_rss_mib"] > 0
     assert network_guard.attempts() == []

@@ -189,7 +189,7 @@ def _reindex_here(settings) -> dict:
     indexer = get_indexer(settings)
     if indexer is None:
         fail("embedder.backend is `none`: there are no vectors to build "
-             "(`offmem config set embedder.backend sentence-transformers` to enable semantic search)")
+             "(`offmem config set embedder.backend auto` to enable semantic search)")
     with _progress_bar() as bar:
         task = bar.add_task("reindex", total=None)
         done = indexer.reindex(progress=lambda n, total: bar.update(task, completed=n, total=total))

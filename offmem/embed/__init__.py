@@ -4,11 +4,18 @@ One abstract method, :meth:`Embedder.embed_batch`; everything else derives from
 it. Backends import their heavy libraries only when they load a model, so
 importing this package costs nothing.
 
-``get_embedder(settings)`` builds the configured backend:
+``get_embedder(settings)`` builds the configured backend for a model folder
+resolved by :func:`offmem.models.resolve_model_path` (never downloaded at run time):
 
-- ``sentence-transformers`` (default): a model folder resolved by
-  :func:`offmem.models.resolve_model_path` (never downloaded at run time);
+- ``auto`` (default): ``numpy`` when it can run the model, else ``sentence-transformers``;
+- ``numpy``: :mod:`offmem.embed.numpy_backend`, BERT models without PyTorch
+  (the same vectors as the library, in a third of the memory);
+- ``sentence-transformers``: the library itself, for any model it loads;
 - ``none``: no embedder, search is keyword-only.
+
+The backend is not part of a vector's identity: ``numpy`` and
+``sentence-transformers`` make the same vectors for a model, so switching between
+them needs no reindex.
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ from collections.abc import Iterator, Sequence
 
 from offmem.errors import ModelError
 
-BACKENDS = ("sentence-transformers", "none")
+BACKENDS = ("auto", "numpy", "sentence-transformers", "none")
 
 
 class Embedder(ABC):
     """A text embedding model. ``model_id`` and ``dimension`` identify its vectors."""
 
     model_id: str = ""
+    backend: str = ""  # the runtime, for status output; not part of the vectors' identity
     batch_size: int = 32
 
     @property
@@ -62,6 +70,15 @@ class Embedder(ABC):
         return {"model": self.model_id, "dim": self.dimension}
 
 
+def resolve_backend(backend: str, path) -> str:
+    """The runtime for the model folder at ``path``: ``auto`` becomes ``numpy`` where it can run it."""
+    if backend != "auto":
+        return backend
+    from offmem.embed.numpy_backend import supports
+
+    return "numpy" if supports(path) is None else "sentence-transformers"
+
+
 def get_embedder(settings) -> Embedder | None:
     """The configured embedder, not yet loaded; None when the backend is ``none``.
 
@@ -71,20 +88,28 @@ def get_embedder(settings) -> Embedder | None:
     backend = settings.embedder.backend
     if backend == "none":
         return None
-    if backend != "sentence-transformers":
+    if backend not in BACKENDS:
         raise ModelError(
             f"unknown embedder backend {backend!r}; set embedder.backend to one of {', '.join(BACKENDS)} "
-            f"(`offmem config set embedder.backend sentence-transformers`)"
+            f"(`offmem config set embedder.backend auto`)"
         )
-    from offmem.embed.st_backend import SentenceTransformerEmbedder
     from offmem.models import load_catalog, resolve_model_path, selected_name
 
-    name = settings.embedder.model or selected_name(settings, load_catalog(settings.home), "embedder")
+    catalog = load_catalog(settings.home)
+    name = settings.embedder.model or selected_name(settings, catalog, "embedder")
     path = resolve_model_path(settings, "embedder", name)
-    dimension = load_catalog(settings.home).get(name).dimensions or None
-    threads = getattr(settings.embedder, "threads", 1)  # 0 = torch's default
-    return SentenceTransformerEmbedder(path, model_id=name, batch_size=settings.embedder.batch_size,
-                                       dimension=dimension, threads=threads)
+    options = {
+        "model_id": name,
+        "batch_size": settings.embedder.batch_size,
+        "dimension": catalog.get(name).dimensions or None,
+        "threads": getattr(settings.embedder, "threads", 1),  # 0 = the library's default
+    }
+    if resolve_backend(backend, path) == "numpy":
+        from offmem.embed.numpy_backend import NumpyEmbedder
 
+        return NumpyEmbedder(path, **options)
+    from offmem.embed.st_backend import SentenceTransformerEmbedder
 
-__all__ = ["BACKENDS", "Embedder", "get_embedder"]
+    return SentenceTransformerEmbedder(path, **options)
+
+__all__ = ["BACKENDS", "Embedder", "get_embedder", "resolve_backend"]

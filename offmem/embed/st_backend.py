@@ -72,6 +72,8 @@ def load_model(path: Path | str):
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model in a local folder; vectors are L2-normalized."""
 
+    backend = "sentence-transformers"
+
     def __init__(self, path: Path | str, *, model_id: str = "", batch_size: int = 32, dimension: int | None = None,
                  threads: int | None = 1) -> None:
         self.path = Path(path)

@@ -263,7 +263,7 @@ class ModelStatus:
 
 def _uses_local(settings, role: str) -> bool:
     backend = getattr(settings, role).backend
-    return backend == ("llamacpp" if role == "summarizer" else "sentence-transformers")
+    return backend == "llamacpp" if role == "summarizer" else backend != "none"
 
 
 def partial_bytes(models_dir: Path, name: str) -> int:

@@ -188,7 +188,7 @@ class Indexer:
 
     def status(self) -> dict:
         info: dict = {
-            "backend": self.settings.embedder.backend,
+            "backend": getattr(self.embedder, "backend", self.settings.embedder.backend),
             "model": self.embedder.model_id,
             "dim": None,
             "loaded": self.embedder.loaded,
