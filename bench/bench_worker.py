@@ -6,7 +6,9 @@ MiniLM embedder, as a user's machine runs it), and prints:
 
 - model load time (from the worker's status),
 - sustained throughput in tool events per minute (first batch to empty queue),
-- the worker's peak RSS (VmHWM from /proc),
+- the worker's peak RSS (VmHWM from /proc), taken once the queue is empty and
+  every observation is embedded, and which embedder backend ran (and whether
+  PyTorch was ever mapped into the worker),
 - the compression ratio: tokens of raw tool input and output per token of stored
   observation, both counted with the summarizer model's own tokenizer,
 - how many batches the model compressed and how many fell back to rules.
@@ -51,6 +53,11 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def torch_mapped(pid: int) -> bool:
+    """Whether libtorch was ever loaded into the process (shared libraries stay mapped)."""
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=6)
@@ -93,8 +100,10 @@ def main() -> None:
                     if loaded_at is None and st.get("model_loaded"):
                         loaded_at = time.time()
                         load_seconds = (st.get("summarizer") or {}).get("load_seconds")
-                    if st.get("queue_depth") == 0 and st.get("events_processed", 0) > 0:
+                    if done_at is None and st.get("queue_depth") == 0 and st.get("events_processed", 0) > 0:
                         done_at = time.time()
+                    embedder = st.get("embedder") or {}
+                    if done_at is not None and (not embedder or (embedder.get("pending") == 0 and embedder.get("indexed"))):
                         final = st
                         break
                     if worker.poll() is not None:
@@ -103,6 +112,7 @@ def main() -> None:
             else:
                 raise SystemExit("timed out")
             rss = peak_rss_mib(worker.pid)
+            torch_loaded = torch_mapped(worker.pid)
         finally:
             worker.terminate()
             worker.wait(30)
@@ -131,7 +141,9 @@ def main() -> None:
     print(f"model load: {load_seconds if load_seconds is not None else 'n/a'} s (worker up to model loaded: "
           f"{(loaded_at - started) if loaded_at else float('nan'):.1f} s)")
     print(f"throughput: {len(raw_events) / span * 60:.1f} tool events/min sustained ({span:.0f} s from model loaded to empty queue)")
-    print(f"worker peak RSS: {rss:.0f} MiB")
+    embedder = final.get("embedder") or {}
+    print(f"worker peak RSS: {rss:.0f} MiB (embedder: {embedder.get('backend', 'none')} {embedder.get('model', '')}, "
+          f"{embedder.get('indexed', 0)} vectors; PyTorch loaded: {'yes' if torch_loaded else 'no'})")
     print(f"compression ratio: {raw_tokens / max(1, obs_tokens):.1f} raw tokens per stored token "
           f"({raw_tokens} raw, {obs_tokens} stored; Qwen2.5 tokenizer)")
     print(f"batches fallen back to rules: {log_lines}; worker last error: {final.get('last_error')}")

@@ -89,12 +89,14 @@ class Pipeline:
         log: Callable[[str], None] | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
         privacy=None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.store = store
         self.summarizer = summarizer
         self.policy = policy or BatchPolicy()
         self.log = log or (lambda msg: None)
         self.on_commit = on_commit
+        self.on_progress = on_progress  # (events, observations) after every commit, for live status
         self.last_error: str | None = None
         if privacy is None:  # redaction is never skipped by omission: default to the configured stage
             from offmem.config import load_settings
@@ -190,8 +192,7 @@ class Pipeline:
                 if oid is not None:
                     new_ids.append(oid)
             self.store.mark_events([e.id for e in carry + batch])
-        stats.events += len(batch) + len(carry)
-        stats.observations += len(new_ids)
+        self._count(stats, len(batch) + len(carry), len(new_ids))
         if new_ids and self.on_commit:
             self.on_commit(new_ids)
 
@@ -208,7 +209,13 @@ class Pipeline:
         else:
             with transaction(self.store.conn):
                 self.store.mark_events([ev.id])
-        stats.events += 1
+        self._count(stats, 1, 0)
+
+    def _count(self, stats: RunStats, events: int, observations: int) -> None:
+        stats.events += events
+        stats.observations += observations
+        if self.on_progress is not None:
+            self.on_progress(events, observations)
 
     def session_context(self, session_id: str, last_message: str = "") -> SessionContext:
         session = self.store.get_session(session_id) or {}

@@ -68,6 +68,21 @@ def check_loopback(host: str) -> None:
         )
 
 
+def memory_mib() -> dict:
+    """This process's resident memory now and at its peak (VmRSS, VmHWM), in MiB; None off Linux."""
+    found = {"rss_mib": None, "peak_rss_mib": None}
+    keys = {"VmRSS": "rss_mib", "VmHWM": "peak_rss_mib"}
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                key = keys.get(line.partition(":")[0])
+                if key:
+                    found[key] = round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
 class WorkerLock:
     def __init__(self, home: Path) -> None:
         self.path = Path(home) / LOCK_NAME
@@ -148,6 +163,7 @@ class Worker:
             "summarizer": summarizer,
             "summarizer_error": self.summarizer_error,
             "embedder": self.indexer.status() if self.indexer is not None else None,
+            **memory_mib(),
         }
 
     def write_state(self) -> None:
@@ -203,6 +219,13 @@ class Worker:
             self.outbox_retry_at = time.time() + 30
             self.log(f"indexing deferred: {type(exc).__name__}: {exc}")
 
+    def count_progress(self, events: int, observations: int) -> None:
+        """Called by the pipeline after each commit, so status moves batch by batch."""
+        if events:
+            self.processed.append((time.time(), events))
+        self.total_events += events
+        self.total_observations += observations
+
     def process_loop(self) -> None:
         self.load_backends()
         store = Store.open(self.settings.db_path)
@@ -213,6 +236,7 @@ class Worker:
             log=self.log,
             on_commit=self.on_commit,
             privacy=PrivacyStage.from_settings(self.settings, log=self.log),
+            on_progress=self.count_progress,
         )
         if self.indexer is not None:
             self.on_commit([])  # heal: index what a crash left unindexed
@@ -225,15 +249,11 @@ class Worker:
                     break
                 try:
                     store.ingest_spool_dir(self.home)
-                    stats = pipeline.run_once()
+                    pipeline.run_once()
                 except Exception as exc:  # noqa: BLE001
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self.log(f"processing error: {self.last_error}")
                 else:
-                    if stats.events:
-                        self.processed.append((time.time(), stats.events))
-                        self.total_events += stats.events
-                        self.total_observations += stats.observations
                     if pipeline.last_error:
                         self.last_error = pipeline.last_error
                 self.drain_outbox(store)
