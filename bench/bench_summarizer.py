@@ -15,7 +15,7 @@ Batches: the recorded fixture session (tests/fixtures/hook-payloads.jsonl) and
 realistic synthetic sessions (bench/sessions.py), cut into 10-event batches,
 drafts from the rule-based compressor.
 
-    python bench/bench_summarizer.py [--models smollm2,qwen] [--batches 4] [--threads 0]
+    python bench/bench_summarizer.py [--models smollm2,qwen] [--batches 4] [--threads 0] [--n-batch 256]
 """
 
 from __future__ import annotations
@@ -81,13 +81,22 @@ def report(name: str, rows: list[dict]) -> None:
         print(f"    {r['events']:2d} events  {r['seconds']:5.1f} s  prompt {r['prompt']:4d}  gen {r['generated']:3d}  {r['outcome']}")
 
 
-def bench_model(label: str, path: Path, batches: list[list[EventRecord]], threads: int) -> None:
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_model(label: str, path: Path, batches: list[list[EventRecord]], threads: int, n_batch: int) -> None:
     settings = Settings()
     settings.summarizer.n_threads = threads
+    settings.summarizer.n_batch = n_batch or settings.summarizer.n_batch
     settings.summarizer.timeout_s = 900.0  # measure, do not give up
     backend = LlamaCppSummarizer(settings, model_path=path)
     backend.load()
-    print(f"\n{label} ({path.name}, {path.stat().st_size / 2**20:.0f} MiB): load {backend.load_seconds:.2f} s")
+    print(f"\n{label} ({path.name}, {path.stat().st_size / 2**20:.0f} MiB): load {backend.load_seconds:.2f} s, "
+          f"n_batch {settings.summarizer.n_batch}")
     report("batch, cold cache", [timed_call(backend, batches[0], cold=True)])
     report("batch, warm cache", [timed_call(backend, b, cold=False) for b in batches])
     started = time.perf_counter()
@@ -100,6 +109,7 @@ def bench_model(label: str, path: Path, batches: list[list[EventRecord]], thread
     s = backend.stats
     print(f"  session summary: {time.perf_counter() - started:.1f} s, prompt {s.last_prompt_tokens} tok, "
           f"generated {s.last_completion_tokens} tok, {outcome}")
+    print(f"  peak RSS of this process so far: {peak_rss_mib():.0f} MiB")
 
 
 def main() -> None:
@@ -107,6 +117,7 @@ def main() -> None:
     parser.add_argument("--models", default="smollm2,qwen")
     parser.add_argument("--batches", type=int, default=4, help="batches per model (the first is the fixture session)")
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--n-batch", type=int, default=0, help="llama.cpp batch size (0 = summarizer.n_batch's default)")
     args = parser.parse_args()
     batches = [session_events(0)] + synthetic_batches(max(0, args.batches - 1))
     import os
@@ -114,9 +125,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; llama.cpp extra buffer types {'on' if extra_buffers_wanted() else 'off'}")
     for name in args.models.split(","):
         if name == "smollm2":
-            bench_model("SmolLM2-135M-Instruct Q4_1", smollm2_path(), batches, args.threads)
+            bench_model("SmolLM2-135M-Instruct Q4_1", smollm2_path(), batches, args.threads, args.n_batch)
         elif name == "qwen":
-            bench_model("Qwen2.5-Coder-0.5B-Instruct Q4_K_M", assemble_qwen(), batches, args.threads)
+            bench_model("Qwen2.5-Coder-0.5B-Instruct Q4_K_M", assemble_qwen(), batches, args.threads, args.n_batch)
         else:
             raise SystemExit(f"unknown model {name!r}; use smollm2, qwen")
 

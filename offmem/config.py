@@ -55,6 +55,7 @@ class SummarizerSettings:
     backend: str = "llamacpp"  # llamacpp | claude | openai | rules
     model: str = ""  # a models.toml name; empty = the default summarizer
     n_ctx: int = 4096
+    n_batch: int = 256  # prompt tokens per decode step; llama.cpp holds logits for this many (Qwen: 0.6 MB each)
     n_threads: int = 0  # 0 = all cores
     max_tokens: int = 320
     temperature: float = 0.2

