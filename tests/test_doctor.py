@@ -97,6 +97,7 @@ def test_pull_models_and_install_turn_the_failures_ok(project):
     assert code == 0 and report["ok"] is True, failed
     for name in ("embedder model", "summarizer model", "mcp server"):
         assert one(report, name)["status"] == OK, one(report, name)
+    assert one(report, "embedder model")["detail"].endswith("run by numpy (no PyTorch)")
     assert [c["status"] for c in by_name(report, "hooks")] == [OK]
     hook = one(report, "hook command")
     assert hook["status"] == OK and "exits 0 in" in hook["detail"] and "run.py" in hook["detail"]

@@ -60,10 +60,14 @@ def test_batches_are_bounded_by_count(offmem_home):
             return Observation(type="change", title=f"Batch of {len(events)} commands", facts=[],
                                event_ids=[e.id for e in events])
 
+    progress = []  # what the worker's status sees: one report per committed batch, as it commits
     with store(offmem_home) as s:
-        stats = Pipeline(s, summarizer=Counting(), policy=BatchPolicy(max_events=8, max_tokens=10**6, idle_s=0)).run_once()
+        pipeline = Pipeline(s, summarizer=Counting(), policy=BatchPolicy(max_events=8, max_tokens=10**6, idle_s=0),
+                            on_progress=lambda events, observations: progress.append((events, observations)))
+        stats = pipeline.run_once()
     assert calls == [8, 8, 8, 6]
     assert stats.model_calls == 4 and stats.observations == 4
+    assert progress == [(8, 1), (8, 1), (8, 1), (6, 1)]
 
 
 def test_model_failure_falls_back_to_rules_and_loses_nothing(offmem_home):

@@ -104,6 +104,12 @@ def get_embedder(settings) -> Embedder | None:
         "dimension": catalog.get(name).dimensions or None,
         "threads": getattr(settings.embedder, "threads", 1),  # 0 = the library's default
     }
+    return embedder_for_folder(path, backend, **options)
+
+
+def embedder_for_folder(path, backend: str = "auto", **options) -> Embedder:
+    """An embedder (not yet loaded) for the model folder at ``path`` with ``backend``
+    (``auto``, ``numpy`` or ``sentence-transformers``); ``options`` go to its constructor."""
     if resolve_backend(backend, path) == "numpy":
         from offmem.embed.numpy_backend import NumpyEmbedder
 
@@ -112,4 +118,4 @@ def get_embedder(settings) -> Embedder | None:
 
     return SentenceTransformerEmbedder(path, **options)
 
-__all__ = ["BACKENDS", "Embedder", "get_embedder", "resolve_backend"]
+__all__ = ["BACKENDS", "Embedder", "embedder_for_folder", "get_embedder", "resolve_backend"]

@@ -152,6 +152,25 @@ def _gelu(x):
     return out.reshape(x.shape)
 
 
+_QKV = ("query", "key", "value")
+
+
+@dataclass
+class _Layer:
+    """One encoder layer's weights, transposed for ``x @ w``; query, key and value fused."""
+
+    qkv: object
+    qkv_bias: object
+    out: object
+    out_bias: object
+    norm1: tuple
+    up: object
+    up_bias: object
+    down: object
+    down_bias: object
+    norm2: tuple
+
+
 class BertModel:
     """Weights laid out for the forward pass, the tokenizer, and the pooling mode."""
 
@@ -181,19 +200,21 @@ class BertModel:
         self.position = take("embeddings.position_embeddings.weight")
         self.token_type = take("embeddings.token_type_embeddings.weight")[0]
         self.embed_norm = (take("embeddings.LayerNorm.weight"), take("embeddings.LayerNorm.bias"))
-        self.layers = []
-        for i in range(int(config["num_hidden_layers"])):
-            p = f"encoder.layer.{i}."
-            qkv_w = np.concatenate([take(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T
-            qkv_b = np.concatenate([take(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
-            self.layers.append((
-                np.ascontiguousarray(qkv_w), qkv_b,
-                np.ascontiguousarray(take(p + "attention.output.dense.weight").T), take(p + "attention.output.dense.bias"),
-                (take(p + "attention.output.LayerNorm.weight"), take(p + "attention.output.LayerNorm.bias")),
-                np.ascontiguousarray(take(p + "intermediate.dense.weight").T), take(p + "intermediate.dense.bias"),
-                np.ascontiguousarray(take(p + "output.dense.weight").T), take(p + "output.dense.bias"),
-                (take(p + "output.LayerNorm.weight"), take(p + "output.LayerNorm.bias")),
-            ))
+        self.layers = [
+            _Layer(
+                qkv=np.ascontiguousarray(np.concatenate([take(f"{p}attention.self.{n}.weight") for n in _QKV]).T),
+                qkv_bias=np.concatenate([take(f"{p}attention.self.{n}.bias") for n in _QKV]),
+                out=np.ascontiguousarray(take(f"{p}attention.output.dense.weight").T),
+                out_bias=take(f"{p}attention.output.dense.bias"),
+                norm1=(take(f"{p}attention.output.LayerNorm.weight"), take(f"{p}attention.output.LayerNorm.bias")),
+                up=np.ascontiguousarray(take(f"{p}intermediate.dense.weight").T),
+                up_bias=take(f"{p}intermediate.dense.bias"),
+                down=np.ascontiguousarray(take(f"{p}output.dense.weight").T),
+                down_bias=take(f"{p}output.dense.bias"),
+                norm2=(take(f"{p}output.LayerNorm.weight"), take(f"{p}output.LayerNorm.bias")),
+            )
+            for p in (f"encoder.layer.{i}." for i in range(int(config["num_hidden_layers"])))
+        ]
         del tensors  # the pooler and any other unused tensors
 
         try:
@@ -230,9 +251,9 @@ class BertModel:
         # Padding gets a large negative score so softmax gives it no weight.
         padding = ((mask - 1.0) * np.float32(1e9))[:, None, None, :]
         scale = np.float32(1.0 / math.sqrt(size))
-        for qkv_w, qkv_b, out_w, out_b, norm1, up_w, up_b, down_w, down_b, norm2 in self.layers:
-            qkv = x @ qkv_w
-            qkv += qkv_b
+        for layer in self.layers:
+            qkv = x @ layer.qkv
+            qkv += layer.qkv_bias
             qkv = qkv.reshape(batch, length, 3, heads, size).transpose(2, 0, 3, 1, 4)
             query, key, value = qkv[0], qkv[1], qkv[2]
             scores = query @ key.transpose(0, 1, 3, 2)
@@ -242,17 +263,17 @@ class BertModel:
             np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
             context = (scores @ value).transpose(0, 2, 1, 3).reshape(batch, length, self.hidden)
-            attended = context @ out_w
-            attended += out_b
+            attended = context @ layer.out
+            attended += layer.out_bias
             attended += x
-            x = self._layer_norm(attended, norm1)
-            inner = x @ up_w
-            inner += up_b
+            x = self._layer_norm(attended, layer.norm1)
+            inner = x @ layer.up
+            inner += layer.up_bias
             inner = _gelu(inner)
-            out = inner @ down_w
-            out += down_b
+            out = inner @ layer.down
+            out += layer.down_bias
             out += x
-            x = self._layer_norm(out, norm2)
+            x = self._layer_norm(out, layer.norm2)
         if self.pooling == "cls":
             return x[:, 0]
         weights = mask[:, :, None]

@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     embedder = None
     if args.model_path:
-        from offmem.embed.st_backend import SentenceTransformerEmbedder
+        from offmem.embed import embedder_for_folder
 
-        embedder = SentenceTransformerEmbedder(args.model_path, model_id=args.model_path.name)
+        embedder = embedder_for_folder(args.model_path, model_id=args.model_path.name)
     result = run(args.eval_dir, embedder=embedder, split=args.split, do_tune=args.tune)
     print(json.dumps(result, indent=2) if args.json else render(result, args.split))
     return 0 if hybrid_holds(result["report"]) else 1
