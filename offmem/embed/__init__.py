@@ -20,8 +20,10 @@ them needs no reindex.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from offmem.errors import ModelError
 
@@ -68,6 +70,67 @@ class Embedder(ABC):
     def identity(self) -> dict:
         """What is stored next to the vectors to detect a model change."""
         return {"model": self.model_id, "dim": self.dimension}
+
+
+class FolderEmbedder(Embedder):
+    """A model in a local folder, loaded on first use; subclasses open and run it.
+
+    ``dimension``, when given (from the catalog), is checked against the model on
+    load. Encoding is serialized: neither runtime's tokenizer or buffers are shared
+    safely between threads.
+    """
+
+    def __init__(self, path, *, model_id: str = "", batch_size: int = 32, dimension: int | None = None,
+                 threads: int | None = 1) -> None:
+        self.path = Path(path)
+        self.model_id = model_id or self.path.name
+        self.batch_size = max(1, int(batch_size))
+        self.threads = threads  # 0 or None: the runtime's default
+        self._dimension = dimension
+        self._model = None
+        self._encode_lock = threading.Lock()
+
+    @abstractmethod
+    def _open(self) -> tuple[object, int]:
+        """The loaded model and the length of its vectors."""
+
+    @abstractmethod
+    def _encode(self, model, texts: list[str]):
+        """Unit-length vectors for ``texts`` (not empty), one row each."""
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        if self._model is None:
+            model, size = self._open()
+            if self._dimension and size != self._dimension:
+                raise ModelError(
+                    f"the model in {self.path} makes {size}-d vectors but the catalog says "
+                    f"{self._dimension}; fix `dimensions` in models.toml"
+                )
+            self._dimension = size
+            self._model = model
+
+    @property
+    def known_dimension(self) -> int | None:
+        return self._dimension
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self.load()
+        return int(self._dimension)  # type: ignore[arg-type]
+
+    def embed_batch(self, texts: Sequence[str]):
+        import numpy as np
+
+        self.load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._encode_lock:
+            return np.asarray(self._encode(self._model, list(texts)), dtype=np.float32)
 
 
 def resolve_backend(backend: str, path) -> str:
@@ -118,4 +181,4 @@ def embedder_for_folder(path, backend: str = "auto", **options) -> Embedder:
 
     return SentenceTransformerEmbedder(path, **options)
 
-__all__ = ["BACKENDS", "Embedder", "embedder_for_folder", "get_embedder", "resolve_backend"]
+__all__ = ["BACKENDS", "Embedder", "FolderEmbedder", "embedder_for_folder", "get_embedder", "resolve_backend"]

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offmem.embed import Embedder
+from offmem.embed import FolderEmbedder
 from offmem.errors import ModelError
 
 # Padded tokens per forward pass. Attention scores take heads * tokens * longest * 4
@@ -39,7 +39,7 @@ _POOLING = "sentence_transformers.models.Pooling"
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _NORMALIZE = "sentence_transformers.models.Normalize"
 
-_MODELS: dict[str, "BertModel"] = {}
+_MODELS: dict[str, BertModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -215,7 +215,7 @@ class BertModel:
             )
             for p in (f"encoder.layer.{i}." for i in range(int(config["num_hidden_layers"])))
         ]
-        del tensors  # the pooler and any other unused tensors
+        tensors.clear()  # the pooler and any other unused tensors
 
         try:
             self.tokenizer = Tokenizer.from_file(str(layout.tokenizer))
@@ -359,51 +359,15 @@ class _BlasThreads:
             self._limit.restore_original_limits()
 
 
-class NumpyEmbedder(Embedder):
+class NumpyEmbedder(FolderEmbedder):
     """A sentence-transformers BERT model folder, run with numpy; vectors are L2-normalized."""
 
     backend = "numpy"
 
-    def __init__(self, path: Path | str, *, model_id: str = "", batch_size: int = 32, dimension: int | None = None,
-                 threads: int | None = 1) -> None:
-        self.path = Path(path)
-        self.model_id = model_id or self.path.name
-        self.batch_size = max(1, int(batch_size))
-        self.threads = threads
-        self._dimension = dimension
-        self._model: BertModel | None = None
-        self._lock = threading.Lock()
+    def _open(self) -> tuple[BertModel, int]:
+        model = load_model(self.path)
+        return model, model.hidden
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> None:
-        if self._model is None:
-            model = load_model(self.path)
-            if self._dimension and model.hidden != self._dimension:
-                raise ModelError(
-                    f"the model in {self.path} makes {model.hidden}-d vectors but the catalog says "
-                    f"{self._dimension}; fix `dimensions` in models.toml"
-                )
-            self._dimension = model.hidden
-            self._model = model
-
-    @property
-    def known_dimension(self) -> int | None:
-        return self._dimension
-
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self.load()
-        return int(self._dimension)  # type: ignore[arg-type]
-
-    def embed_batch(self, texts: Sequence[str]):
-        import numpy as np
-
-        self.load()
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock, _BlasThreads(self.threads):
-            return self._model.encode(texts)  # type: ignore[union-attr]
+    def _encode(self, model: BertModel, texts: list[str]):
+        with _BlasThreads(self.threads):
+            return model.encode(texts)

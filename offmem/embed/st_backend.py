@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from offmem.embed import Embedder
+from offmem.embed import FolderEmbedder
 from offmem.errors import ModelError
 
 _MODELS: dict[str, object] = {}
@@ -69,62 +68,24 @@ def load_model(path: Path | str):
         return model
 
 
-class SentenceTransformerEmbedder(Embedder):
+class SentenceTransformerEmbedder(FolderEmbedder):
     """A sentence-transformers model in a local folder; vectors are L2-normalized."""
 
     backend = "sentence-transformers"
 
-    def __init__(self, path: Path | str, *, model_id: str = "", batch_size: int = 32, dimension: int | None = None,
-                 threads: int | None = 1) -> None:
-        self.path = Path(path)
-        self.model_id = model_id or self.path.name
-        self.batch_size = max(1, int(batch_size))
-        self.threads = threads
-        self._dimension = dimension
-        self._model = None
-        self._encode_lock = threading.Lock()
+    def _open(self) -> tuple[object, int]:
+        model = load_model(self.path)
+        return model, _model_dimension(model)
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> None:
-        if self._model is None:
-            model = load_model(self.path)
-            size = _model_dimension(model)
-            if self._dimension and size != self._dimension:
-                raise ModelError(
-                    f"the model in {self.path} makes {size}-d vectors but the catalog says "
-                    f"{self._dimension}; fix `dimensions` in models.toml"
-                )
-            self._dimension = size
-            self._model = model
-
-    @property
-    def known_dimension(self) -> int | None:
-        return self._dimension
-
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self.load()
-        return int(self._dimension)  # type: ignore[arg-type]
-
-    def embed_batch(self, texts: Sequence[str]):
-        import numpy as np
-
-        self.load()
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._encode_lock, _threads(self.threads):
-            vectors = self._model.encode(  # type: ignore[union-attr]
-                list(texts),
+    def _encode(self, model, texts: list[str]):
+        with _threads(self.threads):
+            return model.encode(
+                texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return np.asarray(vectors, dtype=np.float32)
 
 
 @contextmanager
