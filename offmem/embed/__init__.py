@@ -72,6 +72,38 @@ class Embedder(ABC):
         return {"model": self.model_id, "dim": self.dimension}
 
 
+class ModelCache:
+    """Models loaded once per process, shared by resolved folder (the worker's indexer
+    and its search route use one; a test session loads MiniLM once)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, folder, open_model):
+        """The model in ``folder``, from ``open_model(path_str)`` on first request.
+
+        Any failure to open becomes a ModelError naming the folder and the forced pull.
+        """
+        key = str(Path(folder).resolve())
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                if not Path(key).is_dir():
+                    raise ModelError(f"no embedding model folder at {key}; run `offmem pull-models`")
+                try:
+                    model = open_model(key)
+                except ModelError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a damaged folder fails in many ways
+                    raise ModelError(
+                        f"cannot load the embedding model in {key}: {type(exc).__name__}: {exc}; "
+                        f"reinstall it with `offmem pull-models --force`"
+                    ) from exc
+                self._models[key] = model
+            return model
+
+
 class FolderEmbedder(Embedder):
     """A model in a local folder, loaded on first use; subclasses open and run it.
 
@@ -181,4 +213,4 @@ def embedder_for_folder(path, backend: str = "auto", **options) -> Embedder:
 
     return SentenceTransformerEmbedder(path, **options)
 
-__all__ = ["BACKENDS", "Embedder", "FolderEmbedder", "embedder_for_folder", "get_embedder", "resolve_backend"]
+__all__ = ["BACKENDS", "Embedder", "FolderEmbedder", "ModelCache", "embedder_for_folder", "get_embedder", "resolve_backend"]

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offmem.embed import FolderEmbedder
+from offmem.embed import FolderEmbedder, ModelCache
 from offmem.errors import ModelError
 
 # Padded tokens per forward pass. Attention scores take heads * tokens * longest * 4
@@ -39,8 +38,7 @@ _POOLING = "sentence_transformers.models.Pooling"
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _NORMALIZE = "sentence_transformers.models.Normalize"
 
-_MODELS: dict[str, BertModel] = {}
-_LOAD_LOCK = threading.Lock()
+_MODELS = ModelCache()
 
 
 def _read_json(path: Path) -> dict | list:
@@ -308,30 +306,19 @@ class BertModel:
         return out
 
 
+def _open(folder: str) -> BertModel:
+    try:
+        return BertModel(folder)
+    except ImportError as exc:
+        raise ModelError(
+            f"the numpy embedder backend needs numpy, safetensors and tokenizers ({exc}); "
+            f"install them with `pip install 'offmem[local]'`"
+        ) from exc
+
+
 def load_model(folder: Path | str) -> BertModel:
     """The model in ``folder``, loaded on first request, then shared within the process."""
-    key = str(Path(folder).resolve())
-    with _LOAD_LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            if not Path(key).is_dir():
-                raise ModelError(f"no model folder at {key}; run `offmem pull-models`")
-            try:
-                model = BertModel(key)
-            except ModelError:
-                raise
-            except ImportError as exc:
-                raise ModelError(
-                    f"the numpy embedder backend needs numpy, safetensors and tokenizers ({exc}); "
-                    f"install them with `pip install 'offmem[local]'`"
-                ) from exc
-            except Exception as exc:  # noqa: BLE001 - a damaged weights file raises many types
-                raise ModelError(
-                    f"cannot load the embedding model in {key}: {type(exc).__name__}: {exc}; "
-                    f"reinstall it with `offmem pull-models --force`"
-                ) from exc
-            _MODELS[key] = model
-        return model
+    return _MODELS.get(folder, _open)
 
 
 class _BlasThreads:

@@ -16,15 +16,13 @@ threads, 140-210 with 1.
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from offmem.embed import FolderEmbedder
+from offmem.embed import FolderEmbedder, ModelCache
 from offmem.errors import ModelError
 
-_MODELS: dict[str, object] = {}
-_LOAD_LOCK = threading.Lock()
+_MODELS = ModelCache()
 
 
 def _import_library():
@@ -48,24 +46,14 @@ def _import_library():
     return sentence_transformers
 
 
+def _open(folder: str):
+    library = _import_library()
+    return library.SentenceTransformer(folder, device="cpu", local_files_only=True)
+
+
 def load_model(path: Path | str):
     """The SentenceTransformer at ``path``, loaded on first request, then shared."""
-    key = str(Path(path).resolve())
-    with _LOAD_LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            if not Path(key).is_dir():
-                raise ModelError(f"no sentence-transformers model folder at {key}; run `offmem pull-models`")
-            library = _import_library()
-            try:
-                model = library.SentenceTransformer(key, device="cpu", local_files_only=True)
-            except Exception as exc:  # noqa: BLE001 - any failure means an unusable model folder
-                raise ModelError(
-                    f"cannot load the embedding model in {key}: {type(exc).__name__}: {exc}; "
-                    f"reinstall it with `offmem pull-models --force`"
-                ) from exc
-            _MODELS[key] = model
-        return model
+    return _MODELS.get(path, _open)
 
 
 class SentenceTransformerEmbedder(FolderEmbedder):
