@@ -54,6 +54,9 @@ def test_start_status_stop(offmem_home, rules_env):
     s = status()
     for key in ("queue_depth", "last_error", "model_loaded", "events_per_min"):
         assert key in s
+    assert 0 < s["rss_mib"] <= s["peak_rss_mib"]
+    human = offmem("worker", "status").stdout
+    assert "embedder: none (keyword search only)" in human and "MiB peak" in human
     assert s["pid"] == started["pid"]
     # a second start is a no-op; a second worker process refuses to run
     assert json.loads(offmem("worker", "start", "--json").stdout)["pid"] == started["pid"]

@@ -267,6 +267,14 @@ def worker_status(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(f"summarizer: {r.get('summarizer_backend')} (model loaded: {r.get('model_loaded')})")
         if r.get("summarizer_error"):
             typer.echo(f"summarizer error: {r['summarizer_error']}")
+        embedder = r.get("embedder")
+        if embedder:
+            typer.echo(f"embedder: {embedder.get('backend')} {embedder.get('model')} "
+                       f"({embedder.get('indexed')} vectors, {embedder.get('pending')} pending)")
+        elif r.get("running"):
+            typer.echo("embedder: none (keyword search only)")
+        if r.get("rss_mib") is not None:
+            typer.echo(f"memory: {r['rss_mib']:.0f} MiB resident, {r['peak_rss_mib']:.0f} MiB peak")
         typer.echo(f"last error: {r.get('last_error') or 'none'}")
 
     emit(result, as_json, human)
