@@ -17,10 +17,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from offmem import _fastjson
-
-CONFIG_FILE = "config.toml"
-_CACHE_FILE = ".config-cache.json"
+from offmem.config_cache import CONFIG_FILE, read_cache, write_cache
 
 
 def data_dir() -> Path:
@@ -199,14 +196,9 @@ def _read_toml(path: Path) -> dict:
         st = path.stat()
     except OSError:
         return {}
-    stamp = f"{st.st_mtime_ns}:{st.st_size}"
-    cache = path.with_name(_CACHE_FILE)
-    try:
-        cached = _fastjson.loads(cache.read_text("utf-8"))
-        if cached.get("stamp") == stamp:
-            return cached["data"]
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
+    cached = read_cache(str(path), st)
+    if cached is not None:
+        return cached
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -215,12 +207,7 @@ def _read_toml(path: Path) -> dict:
         data = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    try:
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(_fastjson.dumps({"stamp": stamp, "data": data}), "utf-8")
-        os.replace(tmp, cache)
-    except (OSError, TypeError):
-        pass  # a read-only data dir just means no cache
+    write_cache(str(path), st, data)
     return data
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 
 from offmem import _fastjson
+from offmem.config_cache import cached_config
 from offmem.project import project_root
 
 HANDLED = frozenset(
@@ -79,22 +80,15 @@ def capture_settings(home: str) -> dict:
         "busy_timeout_ms": 2000,
         "autostart": True,
     }
-    config = os.path.join(home, "config.toml")
-    slow = False
-    if os.path.exists(config):
-        try:
-            st = os.stat(config)
-            with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
-                cached = _fastjson.loads(fh.read())
-            if cached.get("stamp") != f"{st.st_mtime_ns}:{st.st_size}":
-                slow = True
-            else:
-                data = cached.get("data") or {}
-                result.update({k: v for k, v in (data.get("capture") or {}).items() if k in result})
-                if "autostart" in (data.get("worker") or {}):
-                    result["autostart"] = bool(data["worker"]["autostart"])
-        except (OSError, ValueError, AttributeError):
-            slow = True
+    data = cached_config(home)
+    try:
+        if data is not None:
+            result.update({k: v for k, v in (data.get("capture") or {}).items() if k in result})
+            if "autostart" in (data.get("worker") or {}):
+                result["autostart"] = bool(data["worker"]["autostart"])
+    except AttributeError:  # a hand-edited cache with the wrong shapes
+        data = None
+    slow = data is None
     if slow:
         from offmem.config import load_settings  # parses TOML and refreshes the cache
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 
+from offmem.config_cache import cached_config
 from offmem.privacy.redact import MARKER, Finding, Redactor, shannon_entropy
 
 DEFAULTS = {"redact": True, "extra_patterns": [], "entropy_min_length": 24, "entropy_threshold": 4.0}
@@ -86,23 +87,16 @@ def hook_options(home: str) -> dict:
     """``[privacy]`` for the hook: from the parsed-config cache when it is fresh (no TOML, no
     dataclasses on the hook path), else through :func:`offmem.config.load_settings`."""
     options = dict(DEFAULTS)
-    config = os.path.join(home, "config.toml")
-    if os.path.exists(config):
-        from offmem import _fastjson
+    data = cached_config(home)
+    if data is None:
+        from offmem.config import load_settings
 
-        try:
-            st = os.stat(config)
-            with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
-                cached = _fastjson.loads(fh.read())
-            if cached.get("stamp") != f"{st.st_mtime_ns}:{st.st_size}":
-                raise ValueError("stale cache")
-            section = (cached.get("data") or {}).get("privacy") or {}
-        except (OSError, ValueError, AttributeError):
-            from offmem.config import load_settings
-
-            privacy = load_settings().privacy  # parses the TOML (and refreshes the cache)
-            section = {key: getattr(privacy, key) for key in DEFAULTS}
-        options.update({k: v for k, v in section.items() if k in DEFAULTS})
+        privacy = load_settings().privacy  # parses the TOML (and refreshes the cache)
+        section = {key: getattr(privacy, key) for key in DEFAULTS}
+    else:
+        section = data.get("privacy")
+        section = section if isinstance(section, dict) else {}
+    options.update({k: v for k, v in section.items() if k in DEFAULTS})
     for key in DEFAULTS:
         value = os.environ.get("OFFMEM_PRIVACY_" + key.upper())
         if value is not None:

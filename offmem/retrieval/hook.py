@@ -20,6 +20,7 @@ import os
 import time
 
 from offmem import _fastjson
+from offmem.config_cache import cached_config
 
 # Defaults of offmem.config.ContextSettings (a test keeps them equal); reading
 # them here avoids importing dataclasses and pathlib on every prompt.
@@ -62,8 +63,7 @@ def context_settings(home: str, defaults: dict | None = None) -> dict:
     """
     values = dict(defaults or {"prompt_timeout_ms": DEFAULT_TIMEOUT_MS, "prompt_min_chars": DEFAULT_MIN_CHARS})
     try:
-        with open(os.path.join(home, ".config-cache.json"), encoding="utf-8") as fh:
-            section = (_fastjson.loads(fh.read()).get("data") or {}).get("context") or {}
+        section = (cached_config(home) or {}).get("context") or {}
         for key in values:
             if key in section:
                 values[key] = int(section[key])
