@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from conftest import INSTALLED_HOOK
-from support.durability import backlog, memory_home, start_worker, statuses, stop_worker, wait_for, wait_until_drained  # noqa: F401
+from support.durability import backlog, memory_home, start_worker, statuses, stop_worker, wait_until_drained  # noqa: F401
+from support.polling import wait_for
 
 from offmem.hooks import capture
 from offmem.pipeline import BatchPolicy, Pipeline

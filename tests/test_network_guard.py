@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import INSTALLED_HOOK, fixture_payloads
-from support.durability import minilm_dir, offmem, wait_for, wait_until_drained  # noqa: F401
+from support.durability import minilm_dir, offmem, wait_until_drained  # noqa: F401
+from support.polling import wait_for
 from support.network import network_guard, netguard_shim  # noqa: F401
 
 OUTSIDE = ("93.184.216.34", 80)  # a public address; the guard refuses it before any packet leaves

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_hook
+from support.polling import wait_for
 from offmem.config import ContextSettings, load_settings
 from offmem.retrieval import hook, prompt_memories
 from tests.support.seed import add_observation, days_ago, flood
@@ -221,16 +222,6 @@ def test_prompt_hook_stays_on_the_cheap_stdlib(store, worker):
 # ---------------------------------------------------------------------- semantic, with the real embedder
 
 
-def wait_for(predicate, timeout: float = 180.0, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
 def worker_status() -> dict:
     out = subprocess.run([OFFMEM, "worker", "status", "--json"], capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 else {}
@@ -258,8 +249,8 @@ def test_semantic_match_without_shared_words(store, settings, offmem_home, monke
     assert prompt_memories(store, PROJECT, paraphrase, settings)["observation_ids"] == []  # keywords alone
     subprocess.run([OFFMEM, "worker", "start"], check=True, capture_output=True)
     try:
-        wait_for(lambda: (worker_status().get("embedder") or {}).get("indexed") == total)
-        wait_for(lambda: (worker_status().get("embedder") or {}).get("loaded"))
+        wait_for(lambda: (worker_status().get("embedder") or {}).get("indexed") == total, timeout=180)
+        wait_for(lambda: (worker_status().get("embedder") or {}).get("loaded"), timeout=180)
         text = injected(run_hook(prompt_payload("sess-sem", paraphrase)))
         log = (offmem_home / "offmem.log").read_text()[-3000:]
         assert text and f"#{memory} " in text and "RATES[country]" in text, log

@@ -17,7 +17,8 @@ from functools import partial
 import pytest
 
 from conftest import fixture_payloads, replay
-from support.webui import LiveUI, launch_chromium, renamed_session, wait_for
+from support.webui import LiveUI, launch_chromium, renamed_session
+from support.polling import wait_for
 
 pytestmark = pytest.mark.browser
 

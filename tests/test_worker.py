@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import fixture_payloads, replay, run_hook
+from support.polling import wait_for
 
 OFFMEM = [str(Path(sys.executable).parent / "offmem")]
 
@@ -22,16 +23,6 @@ def offmem(*args, check=True, env=None):
     if check:
         assert result.returncode == 0, result.stderr
     return result
-
-
-def wait_for(predicate, timeout=60.0, interval=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import sqlite3
 import subprocess
 import tempfile
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from support.polling import wait_for
+
 
 OFFMEM = [str(Path(sys.executable).parent / "offmem")]
 
@@ -23,16 +24,6 @@ def offmem(*args: str, env: dict | None = None, check: bool = True, timeout: flo
     if check:
         assert result.returncode == 0, f"offmem {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 120.0, interval: float = 0.25, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
 
 
 def backlog(home: Path) -> tuple[int, int]:

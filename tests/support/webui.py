@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 from conftest import fixture_payloads, replay
+from support.polling import wait_for
 
 OFFMEM = str(Path(sys.executable).parent / "offmem")
 CHROMIUM = "/usr/bin/chromium"
@@ -24,16 +24,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met within {timeout:.0f} s")
 
 
 def clean_env(home: Path, user_home: Path) -> dict:
