@@ -252,7 +252,7 @@ def worker_restart(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @worker_app.command("status")
 def worker_status(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Queue depth, last error, model loaded, events/min."""
+    """Queue depth, models, events/min, memory, last error."""
     from offmem.worker import control
 
     result = control.status(load_settings())
