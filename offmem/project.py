@@ -10,32 +10,50 @@ filesystem without running git: the hook cannot afford a subprocess.
 import os
 
 
-def _read_gitfile(path: str) -> str | None:
-    """The directory a ``.git`` file points to (worktrees and submodules)."""
+def _first_line(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            line = fh.readline().strip()
+            return fh.readline().strip()
     except OSError:
         return None
-    if not line.startswith("gitdir:"):
-        return None
-    target = line[len("gitdir:"):].strip()
+
+
+def _pointer(base: str, target: str) -> str:
+    """``target`` as an absolute, normalized path (git writes relative ones from ``base``)."""
     if not os.path.isabs(target):
-        target = os.path.join(os.path.dirname(path), target)
+        target = os.path.join(base, target)
     return os.path.normpath(target)
 
 
-def _main_worktree(gitdir: str) -> str | None:
-    """For a linked worktree's gitdir (``<repo>/.git/worktrees/<name>``), the repo top level."""
-    commondir_file = os.path.join(gitdir, "commondir")
-    try:
-        with open(commondir_file, encoding="utf-8", errors="replace") as fh:
-            common = fh.read().strip()
-    except OSError:
+def _read_gitfile(path: str) -> str | None:
+    """The directory a ``.git`` file points to (worktrees and submodules)."""
+    line = _first_line(path)
+    if not line or not line.startswith("gitdir:"):
         return None
-    if not os.path.isabs(common):
-        common = os.path.join(gitdir, common)
-    common = os.path.normpath(common)
+    return _pointer(os.path.dirname(path), line[len("gitdir:"):].strip())
+
+
+def _main_worktree(gitdir: str, dotgit: str) -> str | None:
+    """For a linked worktree's gitdir (``<repo>/.git/worktrees/<name>``), the repo top level.
+
+    Accepted only when git's own chain points back, so a ``.git`` file cannot claim
+    another repository by naming it: the gitdir has ``HEAD``, it is the
+    ``worktrees/<name>`` entry of the common directory it names, and that entry's
+    ``gitdir`` file names this very ``.git`` file.
+    """
+    if not os.path.isfile(os.path.join(gitdir, "HEAD")):
+        return None
+    common = _first_line(os.path.join(gitdir, "commondir"))
+    back = _first_line(os.path.join(gitdir, "gitdir"))
+    if not common or not back:
+        return None
+    common = _pointer(gitdir, common)
+    real_gitdir = os.path.realpath(gitdir)
+    entry = os.path.join(common, "worktrees", os.path.basename(real_gitdir))
+    if os.path.realpath(entry) != real_gitdir or not os.path.isfile(os.path.join(common, "HEAD")):
+        return None
+    if os.path.realpath(_pointer(gitdir, back)) != os.path.realpath(dotgit):
+        return None
     if os.path.basename(common) == ".git":
         return os.path.dirname(common)
     return common  # a bare repository: its directory is the identity
@@ -54,10 +72,10 @@ def project_root(cwd: str | None) -> str:
         if os.path.isfile(dotgit):
             gitdir = _read_gitfile(dotgit)
             if gitdir:
-                main = _main_worktree(gitdir)
+                main = _main_worktree(gitdir, dotgit)
                 if main:
                     return os.path.realpath(main)
-            return path  # a submodule or an unusual layout: its own top level
+            return path  # a submodule, a copied or forged pointer: its own top level
         parent = os.path.dirname(path)
         if parent == path:
             return start
