@@ -11,9 +11,12 @@ import os
 
 
 def _first_line(path: str) -> str | None:
+    """The first line of a regular file (never a FIFO a repository planted to block the hook)."""
+    if not os.path.isfile(path):
+        return None
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.readline().strip()
+            return fh.readline(4096).strip()
     except OSError:
         return None
 

@@ -9,8 +9,10 @@ copied worktree, a hand-written pointer) is a project of its own.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,15 @@ def test_the_hook_files_an_archives_events_under_the_archive_not_the_victim(tmp_
     projects = {row[0] for row in conn.execute("SELECT project FROM events")}
     conn.close()
     assert projects == {str(archive.resolve())}, json.dumps(sorted(projects))
+
+
+def test_a_fifo_in_place_of_a_pointer_file_does_not_block(tmp_path):
+    archive = tmp_path / "archive"
+    gitdir = archive / ".fake"
+    gitdir.mkdir(parents=True)
+    (gitdir / "HEAD").write_text("ref: refs/heads/main\n")
+    os.mkfifo(gitdir / "commondir")  # opening it for reading would wait for a writer forever
+    (archive / ".git").write_text("gitdir: .fake\n")
+    done = subprocess.run([sys.executable, "-c", f"from offmem.project import project_root; print(project_root({str(archive)!r}))"],
+                          capture_output=True, text=True, timeout=20)
+    assert done.stdout.strip() == str(archive.resolve()), done.stderr
