@@ -30,6 +30,9 @@ def load_commands():
 
 
 def run() -> None:
+    from offmem.filemodes import restrict_umask
+
+    restrict_umask()  # what any command (and the MCP server) creates in the data directory is private
     if len(sys.argv) == 2 and sys.argv[1] in ("--version", "-V"):
         from offmem import __version__
 

@@ -460,6 +460,7 @@ def main(fast_exit: bool = False) -> int:
     WAL checkpoint a closing connection would do."""
     global _FAST_EXIT
     _FAST_EXIT = fast_exit
+    os.umask(os.umask(0o077) | 0o077)  # all it creates (database, spool, log) is private (offmem.filemodes)
     home = data_home()
     try:
         raw = sys.stdin.buffer.read()

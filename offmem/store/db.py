@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from offmem.errors import StoreError
+from offmem.filemodes import private_database
 from offmem.store.migrations import migrate
 from offmem.summarize.types import EventRecord, Observation, SessionSummary
 
@@ -34,7 +35,7 @@ def connect(path: Path | str, *, timeout: float = 10.0, readonly: bool = False) 
         if readonly:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_database(path)  # created 0600, an older 0644 file and its WAL repaired
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         if not readonly:

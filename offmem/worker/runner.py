@@ -267,7 +267,11 @@ class Worker:
         # llama.cpp's OpenMP threads must wait passively (set before torch or llama_cpp
         # load their shared libgomp), or on busy cores they starve each other.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from offmem.filemodes import repair_tree, restrict_umask
+
+        restrict_umask()  # what the worker, SQLite and Chroma create is private to the user
         self.lock.acquire()
+        repair_tree(self.home)  # 0700/0600 for a data directory an older offmem left open
         try:
             self.log(f"started (home {self.home})")
             self.write_state()
