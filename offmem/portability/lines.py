@@ -57,7 +57,7 @@ class Memory:
             data.update(subtitle=self.subtitle, facts=self.facts, concepts=self.concepts,
                         files_read=self.files_read, files_modified=self.files_modified,
                         search_text=self.search_text)
-        if self.prompt_number is not None:
+        if self.prompt_number:  # 0 or None: no prompt, so no key (the format's numbers start at 1)
             data["prompt_number"] = self.prompt_number
         if self.type == "summary":
             data.update({k: self.summary.get(k, "") for k in SUMMARY_FIELDS})
@@ -130,8 +130,9 @@ def parse_line(text: str) -> Memory:
     if kind not in KINDS:
         raise LineError(f"type {kind!r} is not one of {', '.join(KINDS)}")
     number = data.get("prompt_number")
-    if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number < 1):
-        raise LineError("'prompt_number' must be a positive integer")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number < 0):
+        raise LineError("'prompt_number' must be a positive integer (or null when there is no prompt)")
+    number = number or None  # 0: "no prompt", as offmem export wrote it before it left the key out
     memory = Memory(
         project=_text(data, "project", required=True),
         session=_text(data, "session", required=True),

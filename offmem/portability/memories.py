@@ -53,6 +53,12 @@ def _summary_text(row) -> str:
     return "\n".join(f"{label}: {value}" for label, value in parts if value)
 
 
+def _first_line(text: str | None, default: str) -> str:
+    """The first non-blank line of ``text`` (at most 200 characters), else ``default``."""
+    line = next((part.strip() for part in (text or "").splitlines() if part.strip()), "")
+    return line[:200] or default
+
+
 def _prompt_id(session: str, number: int | None, text: str) -> str:
     return hashlib.sha256(json.dumps([session, number, text]).encode()).hexdigest()[:32]
 
@@ -69,7 +75,7 @@ def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
             project=row["project"], session=row["session_id"], time=row["created_at"], type=row["type"],
             title=row["title"], text=row["narrative"], subtitle=row["subtitle"], facts=_list(row["facts"]),
             concepts=_list(row["concepts"]), files_read=_list(row["files_read"]),
-            files_modified=_list(row["files_modified"]), prompt_number=row["prompt_number"],
+            files_modified=_list(row["files_modified"]), prompt_number=row["prompt_number"] or None,
             origin=row["origin"], backend=row["backend"], search_text=row["search_text"],
         )
         memory.id = row["content_hash"] or memory.content_id()
@@ -77,7 +83,7 @@ def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
     for row in conn.execute(f"SELECT * FROM summaries {where} ORDER BY id", args):
         memory = Memory(
             project=row["project"], session=row["session_id"], time=row["updated_at"], type="summary",
-            title=(row["request"] or "Session summary").strip().splitlines()[0][:200] or "Session summary",
+            title=_first_line(row["request"], "Session summary"),
             text=_summary_text(row), files_read=_list(row["files_read"]), files_modified=_list(row["files_modified"]),
             backend=row["backend"], origin="capture", summary={k: row[k] for k in SUMMARY_FIELDS},
         )
@@ -85,7 +91,7 @@ def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
         yield memory
     for row in conn.execute(f"SELECT * FROM prompts {where} ORDER BY id", args):
         text = row["text"]
-        title = (text.strip().splitlines() or [""])[0][:200] or "(empty prompt)"
+        title = _first_line(text, "(empty prompt)")
         yield Memory(project=row["project"], session=row["session_id"], time=row["created_at"], type="prompt",
                      title=title, text=text, prompt_number=row["prompt_number"], origin="capture", backend="",
                      id=_prompt_id(row["session_id"], row["prompt_number"], text))
@@ -160,13 +166,24 @@ def _insert_summary(conn: sqlite3.Connection, memory: Memory) -> bool:
 
 
 def _insert_prompt(conn: sqlite3.Connection, memory: Memory) -> int | None:
-    """The prompt's number if it was added, None when the session already has it."""
-    if conn.execute("SELECT 1 FROM prompts WHERE session_id = ? AND text = ?", (memory.session, memory.text)).fetchone():
-        return None
+    """The prompt's number if it was added, None when the session already has it.
+
+    A numbered prompt is the same prompt only at the same number, so a session where the user
+    typed the same words twice ("continue") keeps both; a line without a number (or whose number
+    is taken by another prompt) is a duplicate when the session holds its text at all.
+    """
     number = memory.prompt_number
-    if number is None or conn.execute(
-        "SELECT 1 FROM prompts WHERE session_id = ? AND prompt_number = ?", (memory.session, number)
+    at_number = None
+    if number is not None:
+        at_number = conn.execute("SELECT text FROM prompts WHERE session_id = ? AND prompt_number = ?",
+                                 (memory.session, number)).fetchone()
+        if at_number is not None and at_number[0] == memory.text:
+            return None
+    if (number is None or at_number is not None) and conn.execute(
+        "SELECT 1 FROM prompts WHERE session_id = ? AND text = ?", (memory.session, memory.text)
     ).fetchone():
+        return None
+    if number is None or at_number is not None:
         number = conn.execute(
             "SELECT coalesce(max(prompt_number), 0) + 1 FROM prompts WHERE session_id = ?", (memory.session,)
         ).fetchone()[0]
