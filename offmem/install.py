@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
+import stat
 import sys
 import sysconfig
 import time
@@ -103,21 +103,98 @@ def _read(path: Path) -> dict:
     return data
 
 
-def _write(path: Path, data: dict) -> Path | None:
-    """Write atomically, keeping a timestamped backup of the previous content."""
-    backup = None
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write(path: Path, data: dict, new_mode: int = 0o600, new_dir_mode: int = 0o700) -> Path | None:
+    """Replace the file's content atomically, keeping a timestamped backup of the previous content.
+
+    A symbolic link (dotfile managers make them) is written through: its target gets the
+    new content and the link stays. An existing file keeps its mode and owner (Claude Code
+    writes ``~/.claude.json``, which holds the account, 0600); a new one gets ``new_mode``.
+    The file and its directory are fsynced before this returns.
+    """
+    target = Path(os.path.realpath(path))
     new_text = json.dumps(data, indent=2) + "\n"
-    if path.exists():
-        old_text = path.read_text("utf-8")
-        if old_text == new_text:
-            return None
-        backup = path.with_name(f"{path.name}.offmem-backup-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-    tmp = path.with_name(path.name + ".offmem-tmp")
-    tmp.write_text(new_text, "utf-8")
-    os.replace(tmp, path)
+    try:
+        try:
+            st = target.stat()
+        except FileNotFoundError:
+            st = None
+        backup = None
+        if st is not None:
+            old = target.read_bytes()
+            if old == new_text.encode("utf-8"):
+                return None
+            backup = path.with_name(f"{path.name}.offmem-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+            _replace_file(backup, old, stat.S_IMODE(st.st_mode), st)
+        else:
+            _make_dirs(target.parent, new_dir_mode)
+        _replace_file(target, new_text.encode("utf-8"), stat.S_IMODE(st.st_mode) if st else new_mode, st)
+    except OSError as exc:
+        raise InstallError(f"cannot write {path}: {exc}") from exc
     return backup
+
+
+def _make_dirs(folder: Path, mode: int) -> None:
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir()
+        except FileExistsError:
+            continue
+        os.chmod(created, mode)
+
+
+def _replace_file(path: Path, content: bytes, mode: int, like: os.stat_result | None) -> None:
+    """Write ``content`` to a temporary file beside ``path`` with ``mode`` (and ``like``'s owner),
+    fsync it, rename it over ``path`` and fsync the directory."""
+    tmp = path.with_name(f".{path.name}.offmem-{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        if like is not None and (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, like.st_uid, like.st_gid)  # root installing for a user keeps the user's file
+            except PermissionError:
+                pass
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the rename stands
+    finally:
+        os.close(fd)
+
+
+def _new_modes(scope: str) -> tuple[int, int]:
+    """Modes of a settings file (and folder) offmem creates: private in the user's home; in a
+    project, what the user's umask gives (the file is shared with the repository)."""
+    if scope != "project":
+        return 0o600, 0o700
+    from offmem.filemodes import original_umask
+
+    umask = original_umask()
+    return 0o666 & ~umask, 0o777 & ~umask
 
 
 def _is_ours(handler) -> bool:
@@ -165,7 +242,7 @@ def install_hooks(scope: str = "user", project: str | None = None) -> dict:
             group = {"matcher": matcher, **group}
         hooks.setdefault(event, []).append(group)
     data["hooks"] = hooks
-    backup = _write(path, data)
+    backup = _write(path, data, *_new_modes(scope))
     return {"scope": scope, "settings": str(path), "command": command, "backup": str(backup) if backup else None,
             "events": list(HOOK_EVENTS)}
 
@@ -183,7 +260,7 @@ def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
         else:
             data.pop("hooks")
     removed = json.dumps(data.get("hooks", {}), sort_keys=True) != before
-    backup = _write(path, data) if removed else None
+    backup = _write(path, data, *_new_modes(scope)) if removed else None
     return {"scope": scope, "settings": str(path), "removed": removed, "backup": str(backup) if backup else None}
 
 
