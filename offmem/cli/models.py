@@ -136,14 +136,21 @@ def import_models_command(
     archive: Path = typer.Argument(..., help="A bundle made by `offmem pull-models --bundle FILE`."),
     names: Optional[List[str]] = typer.Argument(None, help="Only these models from the bundle."),
     force: bool = typer.Option(False, "--force", help="Replace models that are already installed."),
+    allow_unpinned: bool = typer.Option(False, "--allow-unpinned",
+                                        help="Accept files models.toml does not pin, trusting the bundle's manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report."),
 ) -> None:
-    """Verify and install the models in a bundle, for machines without network."""
+    """Verify and install the models in a bundle, for machines without network.
+
+    Every file must match the sha256 the local models.toml pins; a file it does not
+    pin is refused unless --allow-unpinned.
+    """
     from offmem.models import ModelError, import_bundle
 
     settings = _settings()
     try:
-        results = import_bundle(settings, archive, names or None, force=force, bar=None if as_json else _rich_bar)
+        results = import_bundle(settings, archive, names or None, force=force, bar=None if as_json else _rich_bar,
+                                allow_unpinned=allow_unpinned)
     except (ModelError, OSError) as exc:
         _fail(str(exc))
         return

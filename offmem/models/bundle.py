@@ -6,8 +6,10 @@ their sizes and sha256. The model files follow as ``models/<name>/<path>``.
 
 Import trusts neither the archive nor its manifest: every file is hashed while
 it is extracted and must match the sha256 the *local* models.toml pins, and a
-model is installed only when all its files verify. Member names never become
-paths; destinations come from the catalog.
+model is installed only when all its files verify. A file models.toml does not
+pin is refused unless the caller passes ``allow_unpinned`` (``--allow-unpinned``):
+the manifest's own hash is no pin, since whoever made the bundle wrote it. Member
+names never become paths; destinations come from the catalog.
 """
 
 from __future__ import annotations
@@ -162,9 +164,18 @@ def read_manifest(tar: tarfile.TarFile, archive: Path) -> dict:
     return manifest
 
 
-def _check_manifest_entry(spec: ModelSpec, entry: dict, archive: Path) -> dict:
+def _check_manifest_entry(spec: ModelSpec, entry: dict, archive: Path, allow_unpinned: bool = False) -> dict:
     """The manifest's files for ``spec``, checked against the local catalog's pins."""
-    files = {f.get("path"): f for f in entry.get("files", []) if isinstance(f, dict)}
+    unpinned = [f.path for f in spec.files if not f.pinned]
+    if unpinned and not allow_unpinned:
+        raise BundleError(
+            f"{archive}: {spec.name}/{', '.join(unpinned)} has no pinned sha256 in models.toml, so nothing but the "
+            "bundle itself vouches for its bytes; nothing was installed. Pin it in models.toml, or pass "
+            "--allow-unpinned to trust the bundle's manifest and record the hash"
+        )
+    raw_files = entry.get("files", [])
+    files = {f["path"]: f for f in raw_files if isinstance(f, dict) and isinstance(f.get("path"), str)} \
+        if isinstance(raw_files, list) else {}
     expected = {f.path for f in spec.files}
     if set(files) != expected:
         raise BundleError(f"{archive}: {spec.name} holds files {sorted(files)}, but models.toml lists {sorted(expected)}; "
@@ -180,7 +191,9 @@ def _check_manifest_entry(spec: ModelSpec, entry: dict, archive: Path) -> dict:
 def _extract_model(tar: tarfile.TarFile, spec: ModelSpec, files: dict, staging: Path, archive: Path, advance) -> dict:
     hashes = {}
     for f in spec.files:
-        member_name = files[f.path].get("member") or _member(spec.name, f.path)
+        member_name = files[f.path].get("member")
+        if not isinstance(member_name, str) or not member_name:
+            member_name = _member(spec.name, f.path)
         try:
             member = tar.getmember(member_name)
         except KeyError:
@@ -200,7 +213,7 @@ def _extract_model(tar: tarfile.TarFile, spec: ModelSpec, files: dict, staging: 
                 advance(len(block))
         sha = digest.hexdigest()
         check_file(spec, f.path, sha, size, f"bundle {archive.name}")
-        if not f.sha256 and files[f.path].get("sha256") != sha:
+        if not f.sha256 and (not isinstance(files[f.path].get("sha256"), str) or files[f.path]["sha256"] != sha):
             raise ChecksumError(f"{archive}: {spec.name}/{f.path} does not match the bundle's manifest",
                                 str(files[f.path].get("sha256")), sha, "the bundle is damaged; nothing was installed")
         hashes[f.path] = sha
@@ -225,8 +238,13 @@ def _import_one(settings, tar, spec, files, archive, force, bar) -> PullResult:
                       seconds=round(time.monotonic() - started, 2))
 
 
-def import_bundle(settings, archive: Path, names: list[str] | None = None, force: bool = False, bar=None) -> list[PullResult]:
-    """Verify and install the models in a bundle (or only ``names``)."""
+def import_bundle(settings, archive: Path, names: list[str] | None = None, force: bool = False, bar=None,
+                  allow_unpinned: bool = False) -> list[PullResult]:
+    """Verify and install the models in a bundle (or only ``names``).
+
+    A file models.toml does not pin is refused unless ``allow_unpinned``; then the
+    bundle's manifest hash is checked and recorded in the verified-stamp.
+    """
     archive = Path(archive)
     catalog = load_catalog(settings.home)
     try:
@@ -237,7 +255,7 @@ def import_bundle(settings, archive: Path, names: list[str] | None = None, force
     with tar, models_lock(settings.models_dir):
         clean_leftovers(settings.models_dir)
         manifest = read_manifest(tar, archive)
-        entries = {m.get("name"): m for m in manifest["models"] if isinstance(m, dict)}
+        entries = {m["name"]: m for m in manifest["models"] if isinstance(m, dict) and isinstance(m.get("name"), str)}
         wanted = names or list(entries)
         for name in wanted:
             if name not in entries:
@@ -245,7 +263,7 @@ def import_bundle(settings, archive: Path, names: list[str] | None = None, force
         for name in wanted:
             try:
                 spec = catalog.get(name)
-                files = _check_manifest_entry(spec, entries[name], archive)
+                files = _check_manifest_entry(spec, entries[name], archive, allow_unpinned)
                 results.append(_import_one(settings, tar, spec, files, archive, force, bar))
             except ModelError as exc:
                 results.append(PullResult(name, "failed", error=str(exc)))

