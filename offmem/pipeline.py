@@ -7,6 +7,13 @@ failure), and commits the observations *and* the "done" marks of the batch's
 events in one transaction. A crash before that commit leaves the events pending,
 to be processed again; a crash after it cannot repeat them.
 
+The commit is conditional: it marks only events that are still ``pending`` and
+rolls back when fewer rows change than the batch holds. Another processor that
+finished the same events meanwhile, or an ``offmem forget`` of the session while
+its batch was with the model, makes the batch a no-op instead of a duplicate (or
+a forgotten memory brought back); the pass stops for that session and the next
+one reads the events afresh.
+
 Stop flushes the session's batch and writes its summary; SessionEnd finalizes it.
 """
 
@@ -24,6 +31,10 @@ from offmem.summarize.types import EventRecord, Observation, SessionContext
 
 TOOL_KINDS = ("PostToolUse", "PostToolUseFailure")
 BOUNDARY_KINDS = ("Stop", "SessionEnd", "PreCompact")
+
+
+class BatchConflict(Exception):
+    """Events of a batch stopped being pending while it was compressed (processed elsewhere, or forgotten)."""
 
 
 @dataclass
@@ -45,6 +56,7 @@ class RunStats:
     summaries: int = 0
     model_calls: int = 0
     fallbacks: int = 0
+    conflicts: int = 0  # batches dropped because their events changed under them
     errors: list[str] = field(default_factory=list)
 
 
@@ -118,6 +130,9 @@ class Pipeline:
         for session_id, events in by_session.items():
             try:
                 self._run_session(session_id, events, force=force, now=now, stats=stats)
+            except BatchConflict as exc:  # not an error of these events: nothing to retry or count
+                stats.conflicts += 1
+                self.log(f"session {session_id}: {exc}; batch dropped, nothing written")
             except Exception as exc:  # noqa: BLE001 - one bad session must not stall the others
                 msg = f"session {session_id}: {type(exc).__name__}: {exc}"
                 self.last_error = msg
@@ -180,6 +195,7 @@ class Pipeline:
         observations = self.compress(batch, stats) if batch else []
         new_ids: list[int] = []
         with transaction(self.store.conn):
+            self._claim([e.id for e in carry + batch])
             for obs in observations:
                 anchor = next((e for e in reversed(batch) if e.id in obs.event_ids), batch[-1])
                 oid = self.store.insert_observation(
@@ -191,7 +207,6 @@ class Pipeline:
                 )
                 if oid is not None:
                     new_ids.append(oid)
-            self.store.mark_events([e.id for e in carry + batch])
         self._count(stats, len(batch) + len(carry), len(new_ids))
         if new_ids and self.on_commit:
             self.on_commit(new_ids)
@@ -202,14 +217,24 @@ class Pipeline:
         if ev.kind in ("Stop", "SessionEnd"):
             summary = self.summarize(ev)
             with transaction(self.store.conn):
+                self._claim([ev.id])
                 if summary is not None:
                     self.store.upsert_summary(ev.session_id, ev.project, summary)
-                self.store.mark_events([ev.id])
             stats.summaries += summary is not None
         else:
             with transaction(self.store.conn):
-                self.store.mark_events([ev.id])
+                self._claim([ev.id])
         self._count(stats, 1, 0)
+
+    def _claim(self, ids: list[int]) -> None:
+        """Inside the commit's transaction: mark ``ids`` done, or raise BatchConflict (rolling it back)
+        when any of them is no longer pending."""
+        changed = self.store.mark_events(ids, only_pending=True)
+        if changed != len(ids):
+            raise BatchConflict(
+                f"{len(ids) - changed} of events {ids[0]}..{ids[-1]} were no longer pending"
+                " (processed by another process, or forgotten)"
+            )
 
     def _count(self, stats: RunStats, events: int, observations: int) -> None:
         stats.events += events

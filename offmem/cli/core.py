@@ -176,25 +176,35 @@ def process(
     rules_only: bool = typer.Option(False, "--rules", help="Use the rule-based compressor, no model."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Process pending events now, in the foreground (the worker normally does this)."""
-    from offmem.hooks.kick import worker_running
+    """Process pending events now, in the foreground (the worker normally does this).
+
+    It holds the worker's lock while it runs, so a worker a hook starts meanwhile
+    exits at once instead of processing the same events.
+    """
     from offmem.pipeline import BatchPolicy, Pipeline
     from offmem.store.db import Store
+    from offmem.worker.runner import AlreadyRunning, WorkerLock
 
     settings = load_settings()
-    if worker_running(str(settings.home)):
+    lock = WorkerLock(settings.home)
+    try:
+        lock.acquire()
+    except AlreadyRunning:
         fail("the worker is running and processes the queue; use `offmem worker status`")
-    summarizer = None
-    if not rules_only:
-        try:
-            from offmem.summarize.registry import get_summarizer
+    try:
+        summarizer = None
+        if not rules_only:
+            try:
+                from offmem.summarize.registry import get_summarizer
 
-            summarizer = get_summarizer(settings)
-        except Exception as exc:  # noqa: BLE001
-            typer.secho(f"summarizer unavailable ({exc}); using rules", err=True, fg=typer.colors.YELLOW)
-    with Store.open(settings.db_path) as store:
-        store.ingest_spool_dir(settings.home)
-        stats = Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=force)
+                summarizer = get_summarizer(settings)
+            except Exception as exc:  # noqa: BLE001
+                typer.secho(f"summarizer unavailable ({exc}); using rules", err=True, fg=typer.colors.YELLOW)
+        with Store.open(settings.db_path) as store:
+            store.ingest_spool_dir(settings.home)
+            stats = Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=force)
+    finally:
+        lock.release()
     emit(stats.__dict__, as_json)
 
 

@@ -92,13 +92,10 @@ def import_command(
 
 
 def _pipeline_runner(settings, rules_only: bool):
-    """A function that processes everything pending now, or None when the worker runs."""
-    from offmem.hooks.kick import worker_running
+    """A function that processes everything pending now; the caller holds the worker's lock."""
     from offmem.pipeline import BatchPolicy, Pipeline
     from offmem.store.db import Store
 
-    if worker_running(str(settings.home)):
-        return None
     summarizer = None
     if not rules_only:
         try:
@@ -114,6 +111,18 @@ def _pipeline_runner(settings, rules_only: bool):
             Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=True)
 
     return run
+
+
+def _processing_lock(settings):
+    """The worker's lock, held while this command processes (None when a worker runs: it processes)."""
+    from offmem.worker.runner import AlreadyRunning, WorkerLock
+
+    lock = WorkerLock(settings.home)
+    try:
+        lock.acquire()
+    except AlreadyRunning:
+        return None
+    return lock
 
 
 @app.command("import-transcripts")
@@ -132,14 +141,21 @@ def import_transcripts_command(
         files = discover(paths or [])
     except FileNotFoundError as exc:
         fail(f"{exc}; pass transcript files or folders, or run Claude Code once so ~/.claude/projects exists")
-    runner = _pipeline_runner(settings, rules_only) if process else None
-    with _progress() as bar, Store.open(settings.db_path) as store:
-        task = bar.add_task("transcripts", total=len(files))
-        stats = import_transcripts(
-            store, settings.home, files,
-            progress=lambda done, total, result: bar.update(task, completed=done, description=Path(result.path).name[:40]),
-            after_file=runner,
-        )
+    # Processing here holds the worker's lock for the whole import, so a worker a hook
+    # starts meanwhile exits at once instead of processing the same events.
+    lock = _processing_lock(settings) if process else None
+    try:
+        runner = _pipeline_runner(settings, rules_only) if lock is not None else None
+        with _progress() as bar, Store.open(settings.db_path) as store:
+            task = bar.add_task("transcripts", total=len(files))
+            stats = import_transcripts(
+                store, settings.home, files,
+                progress=lambda done, total, result: bar.update(task, completed=done, description=Path(result.path).name[:40]),
+                after_file=runner,
+            )
+    finally:
+        if lock is not None:
+            lock.release()  # before sync_vectors, which would take the held lock for a running worker
     result = stats.to_dict()
     result["processed"] = runner is not None
     result["vectors"] = sync_vectors(settings) if runner is not None else "semantic index: updated by the worker"

@@ -237,12 +237,21 @@ ON CONFLICT(id) DO UPDATE SET
 """
 
 
-def store(conn, record: dict) -> bool:
-    """Commit one event; returns False when it was a repeated delivery."""
+def store(conn, record: dict, spool_name: str | None = None) -> bool:
+    """Commit one event; returns False when it was a repeated delivery.
+
+    ``spool_name`` (the worker ingesting a spool file) is recorded in the same
+    transaction, and a name already recorded makes this a repeated delivery.
+    """
     sid, kind, ts = record["session_id"], record["kind"], record["created_at"]
     payload = record["payload"]
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if spool_name is not None and not conn.execute(
+            "INSERT OR IGNORE INTO spool_ingested (name, ingested_at) VALUES (?, ?)", (spool_name, now_iso())
+        ).rowcount:
+            conn.execute("ROLLBACK")  # stored by an earlier pass that did not get to remove the file
+            return False
         conn.execute(
             _SESSION_UPSERT,
             (sid, record["project"], _string(payload, "cwd"), _string(payload, "transcript_path"), ts, ts),

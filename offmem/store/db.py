@@ -16,6 +16,7 @@ from offmem.filemodes import private_database
 from offmem.store.migrations import migrate
 from offmem.summarize.types import EventRecord, Observation, SessionSummary
 
+SPOOL_NAMES_KEPT_S = 7 * 86400  # how long the name of an ingested spool file is remembered
 JSON_LIST_COLUMNS = ("facts", "concepts", "files_read", "files_modified", "event_ids")
 
 
@@ -114,30 +115,39 @@ class Store:
     # ------------------------------------------------------------------ spool
 
     def ingest_spool_dir(self, home: Path) -> int:
-        """Move events the hook had to spool to files (database unavailable) into SQLite."""
+        """Move events the hook had to spool to files (database unavailable) into SQLite; returns
+        how many were stored. Each file's name is recorded with its event (table ``spool_ingested``),
+        so a file whose removal a crash prevented is removed on the next pass, not stored again."""
         from offmem.hooks.capture import store as store_record
 
         spool = Path(home) / "spool"
         if not spool.is_dir():
             return 0
         count = 0
+        seen = False
         for path in sorted(spool.glob("*.json")):
+            seen = True
             try:
                 record = json.loads(path.read_text("utf-8"))
+            except FileNotFoundError:
+                continue  # removed meanwhile
             except (OSError, ValueError) as exc:
                 path.rename(path.with_suffix(".bad"))
                 self.log_error(home, f"unreadable spool file {path.name}: {exc}")
                 continue
             try:
-                store_record(self.conn, record)  # idempotent for tool events (tool_use_id)
+                stored = store_record(self.conn, record, spool_name=path.name)
             except sqlite3.OperationalError:
                 raise  # locked or full: keep the file for the next pass
             except (sqlite3.Error, KeyError, TypeError, ValueError, AttributeError) as exc:
                 path.rename(path.with_suffix(".bad"))  # one bad record must not block the spool
                 self.log_error(home, f"spool file {path.name} cannot be stored ({type(exc).__name__}: {exc}); kept as .bad")
                 continue
-            path.unlink()
-            count += 1
+            path.unlink(missing_ok=True)
+            count += stored
+        if seen:  # names matter only while their file may still exist: forget old ones
+            with transaction(self.conn):
+                self.conn.execute("DELETE FROM spool_ingested WHERE ingested_at < ?", (now_iso(time.time() - SPOOL_NAMES_KEPT_S),))
         return count
 
     @staticmethod
@@ -191,12 +201,17 @@ class Store:
     def queue_depth(self) -> int:
         return self.conn.execute("SELECT count(*) FROM events WHERE status = 'pending'").fetchone()[0]
 
-    def mark_events(self, ids: list[int], status: str = "done", error: str | None = None) -> None:
+    def mark_events(self, ids: list[int], status: str = "done", error: str | None = None, *,
+                    only_pending: bool = False) -> int:
+        """Set the status of ``ids``; returns how many rows changed. ``only_pending``: only rows
+        still ``pending`` (the pipeline's conditional commit compares the count)."""
         ts = now_iso()
-        self.conn.executemany(
-            "UPDATE events SET status = ?, processed_at = ?, last_error = ? WHERE id = ?",
+        cur = self.conn.executemany(
+            "UPDATE events SET status = ?, processed_at = ?, last_error = ? WHERE id = ?"
+            + (" AND status = 'pending'" if only_pending else ""),
             [(status, ts, error, i) for i in ids],
         )
+        return cur.rowcount
 
     def note_attempt(self, ids: list[int], error: str) -> None:
         with transaction(self.conn):

@@ -214,6 +214,24 @@ def m002_vector_outbox(conn) -> None:
     )
 
 
+@migration
+def m003_spool_ingested(conn) -> None:
+    """Names of spool files whose event is stored, written in the same transaction as the event.
+
+    A process killed after that commit but before it removed the file finds the
+    name here on its next pass and only removes the file (no second copy of the event).
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE spool_ingested (
+            name TEXT PRIMARY KEY,
+            ingested_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def _number(fn) -> int:
     return int(fn.__name__[1:4])
 
