@@ -32,6 +32,17 @@ MAX_OUTPUT_CHARS = 20_000
 FIELD_CHARS = 2_000  # per narrative or fact in get_observations
 TYPES = ", ".join(OBSERVATION_TYPES)
 
+# Input bounds: every argument is checked before it reaches the store (see _check_* below).
+MAX_ID = 2**63 - 1  # the largest SQLite INTEGER: a memory id beyond it cannot exist
+MAX_IDS = 1_000  # per get_observations call (the first 20 are fetched)
+QUERY_CHARS = 2_000
+TIME_CHARS = 64
+TYPE_CHARS = 200
+PATH_CHARS = 4_096  # PATH_MAX on Linux
+TEXT_CHARS = 20_000  # one remembered memory
+TITLE_CHARS = 300
+MAX_FILES = 100
+
 INSTRUCTIONS = (
     "offmem is this project's memory of earlier Claude Code sessions: what was done, fixed, decided and learned. "
     "Work in layers: search (a line per memory) → timeline (what happened around an id) → get_observations "
@@ -59,17 +70,82 @@ REMEMBER_DOC = (
 
 ProjectArg = Annotated[
     str | None,
-    Field(description="Project directory to use instead of the current one (any path inside it)."),
+    Field(max_length=PATH_CHARS,
+          description="Project directory to use instead of the current one (any path inside it)."),
 ]
+# strict: a boolean or a string is not an id; the bounds keep every id a valid SQLite INTEGER
+MemoryId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 
 class ToolFailure(Exception):
     """Raised to return an error result to the client (mapped to the SDK's ToolError)."""
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``value`` for an error message: repr'd and short, so bad input is never echoed at length."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _check_text(name: str, value, limit: int, *, required: bool = False) -> None:
+    """A string argument: a string, at most ``limit`` characters, no NUL; non-blank if ``required``."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str):
+        raise ToolFailure(f"{name} must be a string")
+    if len(value) > limit:
+        raise ToolFailure(f"{name} is too long ({len(value)} characters; at most {limit})")
+    if "\x00" in value:
+        raise ToolFailure(f"{name} contains a NUL character")
+    if required and not value.strip():
+        raise ToolFailure(f"{name} is empty: pass the words to look for")
+
+
+def _check_time(name: str, value) -> None:
+    """A time filter offmem can read and represent (a date, a date-time or an age such as 7d)."""
+    if value is None or value == "":
+        return
+    _check_text(name, value, TIME_CHARS)
+    try:
+        from offmem.search.filters import to_epoch
+    except ImportError:  # no search package: the memory layer reports time filters itself
+        return
+    from datetime import datetime, timezone
+
+    try:
+        epoch = to_epoch(value)
+    except ValueError as exc:
+        raise ToolFailure(f"{name}: {exc}") from None
+    try:
+        datetime.fromtimestamp(epoch, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ToolFailure(f"{name} {_shown(value)} is out of range: use a date (2025-01-31) or an age (7d)") from None
+
+
+def _check_ids(ids) -> list[int]:
+    if not isinstance(ids, list) or not ids:
+        raise ToolFailure("pass the ids to fetch, e.g. [12, 15] (find them with search)")
+    if len(ids) > MAX_IDS:
+        raise ToolFailure(f"ids: at most {MAX_IDS} ids a call (the first 20 are fetched)")
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+            raise ToolFailure(f"ids: {_shown(value)} is not a memory id (a whole number from 1 to {MAX_ID})")
+    return ids
+
+
+def _check_id(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID):
+        raise ToolFailure(f"{name}: {_shown(value)} is not a memory id (a whole number from 1 to {MAX_ID})")
+
+
 def current_project(project: str | None = None) -> str:
     """The project key for ``project``, else for CLAUDE_PROJECT_DIR, else for the working directory."""
-    return project_root(project or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
+    _check_text("project", project, PATH_CHARS)
+    try:
+        return project_root(project or os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
+    except (OSError, ValueError) as exc:
+        raise ToolFailure(f"project {_shown(project or '')} cannot be used as a project directory: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def cap(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -102,6 +178,12 @@ def _search_via_worker(settings, body: dict) -> dict | None:
 
 
 def run_search(query: str, types=None, limit: int = 10, since=None, until=None, project=None) -> str:
+    _check_text("query", query, QUERY_CHARS, required=True)
+    _check_text("type", types, TYPE_CHARS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= memories.MAX_LIMIT:
+        raise ToolFailure(f"limit must be a whole number from 1 to {memories.MAX_LIMIT}")
+    _check_time("since", since)
+    _check_time("until", until)
     settings = load_settings()
     proj = current_project(project)
     body = {"project": proj, "query": query, "types": types, "limit": limit, "since": since, "until": until}
@@ -128,6 +210,11 @@ def run_search(query: str, types=None, limit: int = 10, since=None, until=None, 
 
 def run_timeline(id: int | None = None, at: str | None = None, before: int = 5, after: int = 5,
                  project=None) -> str:
+    _check_id("id", id)
+    _check_time("at", at)
+    for name, value in (("before", before), ("after", after)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 25:
+            raise ToolFailure(f"{name} must be a whole number from 0 to 25")
     settings = load_settings()
     proj = current_project(project)
     store = _open_store(settings)
@@ -169,10 +256,9 @@ def _render_record(obs: dict) -> str:
 
 
 def run_get_observations(ids: list[int], project=None) -> str:
+    ids = _check_ids(ids)
     settings = load_settings()
     proj = current_project(project)
-    if not ids:
-        raise ToolFailure("pass the ids to fetch, e.g. [12, 15] (find them with search)")
     store = _open_store(settings)
     if store is None:
         return f"No memory stored yet (project {proj})."
@@ -200,6 +286,14 @@ def run_remember(text: str, title: str | None = None, type: str = "discovery", f
                  project=None) -> str:
     from offmem.store.db import Store
 
+    _check_text("text", text, TEXT_CHARS)
+    _check_text("title", title, TITLE_CHARS)
+    _check_text("type", type, TYPE_CHARS)
+    if files is not None:
+        if not isinstance(files, list) or len(files) > MAX_FILES:
+            raise ToolFailure(f"files must be a list of at most {MAX_FILES} paths")
+        for path in files:
+            _check_text("files", path, PATH_CHARS)
     settings = load_settings()
     proj = current_project(project)
     with Store.open(settings.db_path) as store:
@@ -215,13 +309,24 @@ def run_remember(text: str, title: str | None = None, type: str = "discovery", f
 
 
 def _guard(fn, *args, **kwargs) -> str:
-    """Run a tool; errors the caller can act on come back as the tool's error text."""
+    """Run a tool; every failure comes back as the tool's error text, never as a crash.
+
+    Errors the caller can act on (bad arguments, unknown ids) say what to change; anything
+    else is reported in one line, here and on stderr, without a traceback.
+    """
+    import sys
+
     from mcp.server.mcpserver.exceptions import ToolError
 
     try:
         return fn(*args, **kwargs)
     except (ToolFailure, OffmemError) as exc:
         raise ToolError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a tool answers, it does not take the server down
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        note = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        print(f"offmem mcp: {getattr(fn, '__name__', 'tool')} failed: {note}", file=sys.stderr, flush=True)
+        raise ToolError(f"offmem could not answer ({note}); try again, or check `offmem doctor`") from None
 
 
 def build_server():
@@ -236,19 +341,23 @@ def build_server():
 
     @server.tool(name="search", description=SEARCH_DOC, annotations=read_only, structured_output=False)
     def search(
-        query: Annotated[str, Field(description="What to look for: words, an identifier, a path or an error.")],
-        type: Annotated[str | None, Field(description=f"Only these types, comma-separated: {TYPES}.")] = None,
+        query: Annotated[str, Field(max_length=QUERY_CHARS,
+                                    description="What to look for: words, an identifier, a path or an error.")],
+        type: Annotated[str | None, Field(max_length=TYPE_CHARS,
+                                          description=f"Only these types, comma-separated: {TYPES}.")] = None,
         limit: Annotated[int, Field(ge=1, le=memories.MAX_LIMIT, description="How many results.")] = 10,
-        since: Annotated[str | None, Field(description="Not before: a date, date-time or age (7d, 12h).")] = None,
-        until: Annotated[str | None, Field(description="Before: a date, date-time or age.")] = None,
+        since: Annotated[str | None, Field(max_length=TIME_CHARS,
+                                           description="Not before: a date, date-time or age (7d, 12h).")] = None,
+        until: Annotated[str | None, Field(max_length=TIME_CHARS, description="Before: a date, date-time or age.")] = None,
         project: ProjectArg = None,
     ) -> str:
         return _guard(run_search, query, type, limit, since, until, project)
 
     @server.tool(name="timeline", description=TIMELINE_DOC, annotations=read_only, structured_output=False)
     def timeline(
-        id: Annotated[int | None, Field(description="Memory id to center on (from search).")] = None,
-        at: Annotated[str | None, Field(description="Or a time: a date, date-time or age (3d).")] = None,
+        id: Annotated[MemoryId | None, Field(description="Memory id to center on (from search).")] = None,
+        at: Annotated[str | None, Field(max_length=TIME_CHARS,
+                                        description="Or a time: a date, date-time or age (3d).")] = None,
         before: Annotated[int, Field(ge=0, le=25, description="Memories before the anchor.")] = 5,
         after: Annotated[int, Field(ge=0, le=25, description="Memories after the anchor.")] = 5,
         project: ProjectArg = None,
@@ -257,7 +366,7 @@ def build_server():
 
     @server.tool(name="get_observations", description=DETAILS_DOC, annotations=read_only, structured_output=False)
     def get_observations(
-        ids: Annotated[list[int], Field(description="Memory ids, e.g. [12, 15].")],
+        ids: Annotated[list[MemoryId], Field(max_length=MAX_IDS, description="Memory ids, e.g. [12, 15].")],
         project: ProjectArg = None,
     ) -> str:
         return _guard(run_get_observations, ids, project)
@@ -266,10 +375,12 @@ def build_server():
                  annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False),
                  structured_output=False)
     def remember(
-        text: Annotated[str, Field(description="The memory, as a self-contained statement.")],
-        title: Annotated[str | None, Field(description="A one-line title (default: its first sentence).")] = None,
-        type: Annotated[str, Field(description=f"One of: {TYPES}.")] = "discovery",
-        files: Annotated[list[str] | None, Field(description="Files it is about (project-relative).")] = None,
+        text: Annotated[str, Field(max_length=TEXT_CHARS, description="The memory, as a self-contained statement.")],
+        title: Annotated[str | None, Field(max_length=TITLE_CHARS,
+                                           description="A one-line title (default: its first sentence).")] = None,
+        type: Annotated[str, Field(max_length=TYPE_CHARS, description=f"One of: {TYPES}.")] = "discovery",
+        files: Annotated[list[Annotated[str, Field(max_length=PATH_CHARS)]] | None,
+                         Field(max_length=MAX_FILES, description="Files it is about (project-relative).")] = None,
         project: ProjectArg = None,
     ) -> str:
         return _guard(run_remember, text, title, type, files, project)

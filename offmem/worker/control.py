@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 from offmem.config import Settings
 from offmem.errors import WorkerError
-from offmem.hooks.kick import spawn_detached, worker_running
+from offmem.hooks.kick import spawn_detached, worker_argv, worker_running
 from offmem.worker.runner import STATE_NAME
 
 
@@ -29,6 +28,17 @@ def base_url(settings: Settings) -> str | None:
     return f"http://{state.get('host', '127.0.0.1')}:{state['port']}"
 
 
+def local_urlopen(request, *, timeout: float):
+    """``urlopen`` for the local worker, never through a proxy.
+
+    ``urllib`` sends every request through ``HTTP_PROXY``/``ALL_PROXY`` when set, loopback
+    included: the proxy would get the queries, project paths and the install's token.
+    """
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout)
+
+
 def request_json(settings: Settings, path: str, *, timeout: float = 2.0, method: str = "GET", body=None):
     """Call the worker's HTTP API; None when it is not up."""
     import urllib.request
@@ -40,7 +50,7 @@ def request_json(settings: Settings, path: str, *, timeout: float = 2.0, method:
     req = urllib.request.Request(url + path, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with local_urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None
@@ -76,17 +86,10 @@ def start(settings: Settings, *, wait_s: float = 20.0) -> dict:
     home = str(settings.home)
     settings.home.mkdir(parents=True, exist_ok=True)
     if not worker_running(home):
-        env_home = os.environ.get("OFFMEM_HOME")
-        os.environ["OFFMEM_HOME"] = home
-        try:
-            child = spawn_detached([sys.executable, "-m", "offmem.worker", "run"],
-                                   log_path=os.path.join(home, "worker.out"))
-            os.waitpid(child, 0)
-        finally:
-            if env_home is None:
-                os.environ.pop("OFFMEM_HOME", None)
-            else:
-                os.environ["OFFMEM_HOME"] = env_home
+        # started in the data directory with an isolated interpreter: never imports from the project
+        child = spawn_detached(worker_argv(), log_path=os.path.join(home, "worker.out"), cwd=home,
+                               env={**os.environ, "OFFMEM_HOME": home})
+        os.waitpid(child, 0)
     deadline = time.time() + wait_s
     while time.time() < deadline:
         if worker_running(home) and base_url(settings) and request_json(settings, "/api/health"):
