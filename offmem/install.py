@@ -43,7 +43,7 @@ def hook_command(fast: bool = True) -> str:
     """
     if fast:
         launcher = Path(__file__).resolve().parent / "hooks" / "run.py"
-        command = f"{shlex.quote(sys.executable)} -S {shlex.quote(str(launcher))}"
+        command = f"{shlex.quote(sys.executable)} -I -S {shlex.quote(str(launcher))}"  # -I: no project PYTHONPATH
         command += f"  # {MARKER}"
     else:
         script = Path(sysconfig.get_path("scripts")) / "offmem-hook"
@@ -292,7 +292,9 @@ def install_mcp(env_home: str | None = None) -> dict:
     servers = data.get("mcpServers")
     if not isinstance(servers, dict):
         servers = {}
-    cmd = offmem_command()
+    from offmem.hooks.kick import python_flags
+
+    cmd = [sys.executable, *python_flags(), "-m", "offmem"]  # isolated: nothing from the project Claude runs it in
     entry: dict = {"type": "stdio", "command": cmd[0], "args": [*cmd[1:], "mcp"]}
     if env_home:
         entry["env"] = {"OFFMEM_HOME": env_home}

@@ -62,7 +62,7 @@ def fixture_payloads() -> list[dict]:
 
 
 HOOK_LAUNCHER = Path(__file__).resolve().parent.parent / "offmem" / "hooks" / "run.py"
-INSTALLED_HOOK = [sys.executable, "-S", str(HOOK_LAUNCHER)]  # the form `offmem install` writes
+INSTALLED_HOOK = [sys.executable, "-I", "-S", str(HOOK_LAUNCHER)]  # the form `offmem install` writes
 SCRIPT_HOOK = [str(BIN / "offmem-hook")]  # the console-script entry point
 
 
