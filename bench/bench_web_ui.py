@@ -28,6 +28,7 @@ from bench_context import fill, percentile  # noqa: E402
 
 OFFMEM = str(Path(sys.executable).parent / "offmem")
 PROJECT = "/home/dev/shop-api"
+HEADERS: dict = {}  # the install's token once the worker made it: every route but /api/health needs it
 
 
 def start_worker(home: Path, semantic: bool) -> tuple[dict, int]:
@@ -46,7 +47,7 @@ def start_worker(home: Path, semantic: bool) -> tuple[dict, int]:
 
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[float, int, int]:
     started = time.perf_counter()
-    conn.request("GET", path)
+    conn.request("GET", path, headers=HEADERS)
     resp = conn.getresponse()
     body = resp.read()
     return (time.perf_counter() - started) * 1000, resp.status, len(body)
@@ -55,7 +56,7 @@ def get(conn: http.client.HTTPConnection, path: str) -> tuple[float, int, int]:
 def stream_first_byte(port: int) -> float:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     started = time.perf_counter()
-    conn.request("GET", "/api/ui/stream")
+    conn.request("GET", "/api/ui/stream", headers=HEADERS)
     resp = conn.getresponse()
     resp.fp.readline()
     elapsed = (time.perf_counter() - started) * 1000
@@ -66,7 +67,7 @@ def stream_first_byte(port: int) -> float:
 def wait_indexed(port: int, total: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     while True:
-        conn.request("GET", "/api/status")
+        conn.request("GET", "/api/status", headers=HEADERS)
         embedder = json.loads(conn.getresponse().read()).get("embedder") or {}
         if embedder.get("indexed") == total and embedder.get("pending") == 0:
             return
@@ -84,6 +85,7 @@ def main() -> None:
         home.mkdir()
         fill(home / "offmem.db", PROJECT, args.observations, seed=1)
         env, port = start_worker(home, args.semantic)
+        HEADERS["X-Offmem-Token"] = (home / "ui-token").read_text().strip()
         try:
             if args.semantic:
                 wait_indexed(port, args.observations)

@@ -40,7 +40,9 @@ def status(home: Path) -> dict | None:
         state = json.loads((home / "worker.json").read_text())
         if not state.get("port"):
             return None
-        with urllib.request.urlopen(f"http://127.0.0.1:{state['port']}/api/status", timeout=5) as resp:
+        token = (home / "ui-token").read_text().strip()  # the worker answers only with the install's token
+        request = urllib.request.Request(f"http://127.0.0.1:{state['port']}/api/status", headers={"X-Offmem-Token": token})
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError, KeyError):
         return None

@@ -94,7 +94,9 @@ def test_worker_routes(seeded, worker):
     bad = urllib.request.Request(f"http://127.0.0.1:{json.loads((worker.home / 'worker.json').read_text())['port']}"
                                  "/api/memories/search", data=json.dumps({"project": PROJECT, "query": "x",
                                                                           "types": "bogus"}).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+                                 headers={"Content-Type": "application/json",
+                                          "X-Offmem-Token": (worker.home / "ui-token").read_text().strip()},
+                                 method="POST")
     with pytest.raises(urllib.error.HTTPError) as failed:
         urllib.request.urlopen(bad, timeout=10)
     assert failed.value.code == 422 and "use one of bugfix" in failed.value.read().decode()

@@ -107,7 +107,8 @@ def test_reindex_rebuilds(filled, settings):
 
 
 def client_for(worker) -> TestClient:
-    return TestClient(create_app(worker), base_url="http://127.0.0.1")  # the worker refuses other Host names
+    app = create_app(worker)  # the worker refuses other Host names, and callers without the token
+    return TestClient(app, base_url="http://127.0.0.1", headers={"X-Offmem-Token": app.state.token})
 
 
 def test_worker_routes_answer_like_the_cli(filled, settings):
@@ -122,7 +123,7 @@ def test_worker_routes_answer_like_the_cli(filled, settings):
     typed = client.get("/api/search", params=[("q", "tax"), ("project", SHOP), ("type", "bugfix,decision")]).json()
     assert {h["type"] for h in typed["hits"]} <= {"bugfix", "decision"}
 
-    assert client.post("/api/search/reindex").status_code == 403  # mutating: needs the install's token
+    assert client.post("/api/search/reindex", headers={"X-Offmem-Token": ""}).status_code == 403  # needs the token
     token = {"X-Offmem-Token": load_or_create_token(settings.home)}
     assert client.post("/api/search/reindex", headers=token).json()["started"] is True
     deadline = time.time() + 120

@@ -17,7 +17,8 @@ from offmem.worker.runner import Worker
 def client(offmem_home):
     worker = Worker(serve_http=False)
     worker.stop_event.set()  # not running: the live stream ends at once
-    with TestClient(create_app(worker), base_url="http://127.0.0.1:37810") as c:
+    app = create_app(worker)
+    with TestClient(app, base_url="http://127.0.0.1:37810", headers={"X-Offmem-Token": app.state.token}) as c:
         yield c
 
 

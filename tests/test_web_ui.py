@@ -54,6 +54,7 @@ def browser(playwright):
 def page(browser, live):
     context = browser.new_context(base_url=live.url)
     page = context.new_page()
+    page.goto(live.sign_in_path())  # the one-time link `offmem ui` opens: sets the session cookie
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
     page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
@@ -294,7 +295,8 @@ def test_foreign_host_origin_and_missing_token_are_refused(live):
     code, text = live.request("GET", "/", headers={"Host": f"evil.example:{port}"})
     assert code == 400 and live.token not in text
     assert live.request("GET", "/api/status", headers={"Host": f"evil.example:{port}"})[0] == 400
-    assert live.request("GET", "/", headers={"Host": f"localhost:{port}"})[0] == 200
+    assert live.request("GET", "/", headers={"Host": f"localhost:{port}", "X-Offmem-Token": live.token})[0] == 200
+    assert live.request("GET", "/", headers={"Host": f"localhost:{port}"})[0] == 403  # memory needs the token
 
     change = {"context.budget_tokens": 777}
     token = {"X-Offmem-Token": live.token}
@@ -383,4 +385,7 @@ def test_offmem_ui_prints_the_address_of_the_running_worker(live):
     shown = json.loads(live.cli("ui", "--no-open", "--json").stdout)
     assert shown["url"] == live.url + "/" and shown["opened"] is False
     assert shown["pid"] == live.status()["pid"]
-    assert live.request("GET", "/")[0] == 200
+    assert live.request("GET", "/")[0] == 403  # the address alone shows nothing
+    link = shown["login_url"].removeprefix(live.url)
+    assert link.startswith("/login?code=") and live.request("GET", link)[0] == 303  # the sign-in link works once
+    assert live.request("GET", link)[0] == 403

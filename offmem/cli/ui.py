@@ -1,4 +1,4 @@
-"""``offmem ui``: make sure the worker runs, then show (and open) the web UI's address."""
+"""``offmem ui``: make sure the worker runs, then show (and open) a one-time sign-in link to the web UI."""
 
 from __future__ import annotations
 
@@ -34,16 +34,32 @@ def ui(
         typer.secho(f"offmem: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     url = f"http://127.0.0.1:{status['port']}/"
+    login_url, valid_s = sign_in_link(settings, url)
     opened = False
     if open_browser and can_open_browser():
         import webbrowser
 
-        opened = webbrowser.open(url)
+        opened = webbrowser.open(login_url or url)
     if as_json:
         import json
 
-        typer.echo(json.dumps({"url": url, "opened": opened, "pid": status.get("pid")}))
+        typer.echo(json.dumps({"url": url, "login_url": login_url, "opened": opened, "pid": status.get("pid")}))
         return
-    typer.echo(f"offmem UI: {url}")
+    typer.echo(f"offmem UI: {login_url or url}")
+    if login_url:
+        typer.echo(f"(a one-time sign-in link, valid for {valid_s / 60:.0f} minutes: "
+                   "run `offmem ui` again for a new one)")
     if open_browser and not opened:
         typer.echo("(open that address in a browser on this computer)")
+
+
+def sign_in_link(settings, url: str) -> tuple[str | None, float]:
+    """A one-time link that signs this user's browser in to the UI (the worker serves memory
+    only to holders of the install's token) and how long it is valid; None if the worker gives none."""
+    from offmem.worker.control import request_json
+
+    issued = request_json(settings, "/api/ui/login-code", timeout=5.0, method="POST", body={}) or {}
+    path = issued.get("path")
+    if not (isinstance(path, str) and path.startswith("/login?")):
+        return None, 0.0
+    return url.rstrip("/") + path, float(issued.get("expires_in_s") or 0)

@@ -92,10 +92,11 @@ def worker_address(home: str) -> tuple[str, int] | None:
     return (host, port) if worker_running(home) else None
 
 
-def _http_request(address: tuple[str, int], path: str, body: bytes) -> bytes:
+def _http_request(address: tuple[str, int], path: str, body: bytes, token: str = "") -> bytes:
+    token = token if token.isascii() and token.isprintable() else ""  # one header line, never more
     return (
         f"POST {path} HTTP/1.1\r\nHost: {address[0]}:{address[1]}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"X-Offmem-Token: {token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode("ascii") + body
 
 
@@ -121,8 +122,9 @@ def _parse_reply(raw: bytes) -> dict:
     return reply
 
 
-def post_json(address: tuple[str, int], path: str, payload: dict, deadline: float) -> dict:
-    """POST ``payload`` and return the JSON reply; raises NoAnswer on any failure or past ``deadline``."""
+def post_json(address: tuple[str, int], path: str, payload: dict, deadline: float, token: str = "") -> dict:
+    """POST ``payload`` (with the install's ``token``: the worker serves memory to no one else) and
+    return the JSON reply; raises NoAnswer on any failure or past ``deadline``."""
     import _socket
 
     sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
@@ -131,7 +133,7 @@ def post_json(address: tuple[str, int], path: str, payload: dict, deadline: floa
         received = 0
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         sock.connect(address)
-        sock.sendall(_http_request(address, path, _fastjson.dumps(payload).encode("utf-8")))
+        sock.sendall(_http_request(address, path, _fastjson.dumps(payload).encode("utf-8"), token))
         while received < _MAX_REPLY_BYTES:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -210,7 +212,9 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
         return None
     payload = {"project": project, "session_id": session_id, "prompt": prompt, "timeout_ms": timeout_ms}
     try:
-        reply = post_json(address, PATH, payload, deadline)
+        from offmem.web.token_file import read_token
+
+        reply = post_json(address, PATH, payload, deadline, read_token(home))
     except NoAnswer as exc:
         _log(home, f"no prompt-time memory (time box {timeout_ms} ms): {exc}")
         return None

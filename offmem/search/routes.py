@@ -4,8 +4,11 @@
   the same JSON as ``offmem search --json``: ``{query, mode, notes, hits}``;
 - ``GET /api/search/status``: the indexer's status (model, dimension, counts);
 - ``POST /api/search/reindex``: rebuild the vectors from SQLite in the background;
-  progress shows in the status's ``pending``. Needs the install's ``X-Offmem-Token``
-  (``<data dir>/ui-token``), like every other mutating endpoint.
+  progress shows in the status's ``pending``.
+
+Like every route but ``/api/health``, they need the install's ``X-Offmem-Token``
+(``<data dir>/ui-token``; :mod:`offmem.web.security` guards the whole app); the
+reindex, a change, needs it as a header, not the browser's cookie.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-def _token_dependencies(worker) -> list:
+def _token_dependencies(app, worker) -> list:
     from offmem.web.security import load_or_create_token, token_checker
 
-    return [Depends(token_checker(load_or_create_token(worker.settings.home)))]
+    token = getattr(app.state, "token", None) or load_or_create_token(worker.settings.home)
+    return [Depends(token_checker(token))]
 
 
 def register(app, worker) -> None:
@@ -62,7 +66,7 @@ def register(app, worker) -> None:
                     "error": "semantic index disabled or unavailable; see offmem.log"}
         return worker.indexer.status()
 
-    @app.post("/api/search/reindex", dependencies=_token_dependencies(worker))
+    @app.post("/api/search/reindex", dependencies=_token_dependencies(app, worker))
     def search_reindex() -> dict:
         indexer = worker.indexer
         if indexer is None:

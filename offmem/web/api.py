@@ -1,8 +1,9 @@
 """The UI's JSON endpoints: the live stream (server-sent events) and the actions.
 
 Every action (save settings, forget) requires the install's token header
-(:func:`offmem.web.security.token_checker`); the Host/Origin guard already
-stands in front of all of them.
+(:func:`offmem.web.security.token_checker`), not only the signed-in browser's
+cookie; the app factory's guards (Host/Origin, token or cookie) already stand in
+front of all of them, the stream included.
 """
 
 from __future__ import annotations

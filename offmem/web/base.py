@@ -53,11 +53,11 @@ def short_id(value: str | None) -> str:
 class WebUI:
     """One per app: built by :func:`offmem.web.routes.register`."""
 
-    def __init__(self, worker) -> None:
+    def __init__(self, worker, token: str | None = None) -> None:
         self.worker = worker
         self.home = Path(worker.settings.home)
         self.db_path = worker.settings.db_path
-        self.token = load_or_create_token(self.home)
+        self.token = token or load_or_create_token(self.home)
         self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         env = self.templates.env
         env.globals.update(nav=NAV, token=self.token, token_header=TOKEN_HEADER,

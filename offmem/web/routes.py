@@ -1,9 +1,10 @@
 """The web UI, served by the worker: ``register(app, worker)`` adds it to the worker's app.
 
 :func:`offmem.worker.app.create_app` calls :func:`register` when this module
-imports. It puts the Host/Origin guard in front of the whole app (``/api/*``
-included), serves the local assets under ``/static``, the pages
+imports. It serves the local assets under ``/static``, the pages
 (:mod:`offmem.web.pages`) and the live stream and actions (:mod:`offmem.web.api`).
+The guards (Host/Origin, the install's token) are the app factory's: they stand in
+front of every route whether or not this module loads.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from fastapi.staticfiles import StaticFiles
 
 from offmem.web import api, pages
 from offmem.web.base import STATIC_DIR, WebUI
-from offmem.web.security import HostOriginGuard
 
 
 def register(app: FastAPI, worker) -> WebUI:
-    ui = WebUI(worker)
-    app.add_middleware(HostOriginGuard, extra_hosts=(worker.settings.worker.host,))
+    ui = WebUI(worker, token=getattr(app.state, "token", None))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(pages.router(ui))
     app.include_router(api.router(ui))

@@ -1,4 +1,4 @@
-"""The worker's HTTP application (FastAPI), served on 127.0.0.1 only."""
+"""The worker's HTTP application (FastAPI), served on 127.0.0.1 only, guarded as a whole."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ from fastapi import FastAPI
 
 
 def create_app(worker) -> FastAPI:
+    """The app, with its guards in front of every route (:func:`offmem.web.security.install_guards`):
+    Host/Origin checks, and the install's token (or the signed-in browser's cookie)
+    everywhere but ``/api/health``, the sign-in link and the static assets."""
+    from offmem.web.security import install_guards, load_or_create_token
+
     app = FastAPI(title="offmem worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.worker = worker
+    app.state.token = load_or_create_token(worker.settings.home)
+    install_guards(app, app.state.token, extra_hosts=(worker.settings.worker.host,))
 
     @app.get("/api/health")
     def health() -> dict:

@@ -40,15 +40,17 @@ def local_urlopen(request, *, timeout: float):
 
 
 def request_json(settings: Settings, path: str, *, timeout: float = 2.0, method: str = "GET", body=None):
-    """Call the worker's HTTP API; None when it is not up."""
+    """Call the worker's HTTP API with the install's token; None when it is not up."""
     import urllib.request
+
+    from offmem.web.token_file import TOKEN_HEADER, read_token
 
     url = base_url(settings)
     if url is None:
         return None
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", TOKEN_HEADER: read_token(settings.home)})
     try:
         with local_urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())

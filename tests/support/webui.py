@@ -109,9 +109,15 @@ class LiveUI:
         return resp.status, text
 
     def status(self) -> dict:
-        code, text = self.request("GET", "/api/status")
+        code, text = self.request("GET", "/api/status", headers={"X-Offmem-Token": self.token})
         assert code == 200, text
         return json.loads(text)
+
+    def sign_in_path(self) -> str:
+        """A one-time ``/login?code=`` link, as ``offmem ui`` gets it: the browser's way in."""
+        code, text = self.request("POST", "/api/ui/login-code", headers={"X-Offmem-Token": self.token})
+        assert code == 200, text
+        return json.loads(text)["path"]
 
     def db(self):
         import sqlite3
