@@ -140,7 +140,7 @@ def _post_with_token(settings, path: str) -> dict:
     import urllib.request
 
     from offmem.web.security import TOKEN_HEADER, load_or_create_token
-    from offmem.worker.control import base_url
+    from offmem.worker.control import base_url, local_urlopen
 
     url = base_url(settings)
     if url is None:
@@ -148,7 +148,7 @@ def _post_with_token(settings, path: str) -> dict:
     request = urllib.request.Request(url + path, data=b"{}", method="POST", headers={
         "Content-Type": "application/json", TOKEN_HEADER: load_or_create_token(settings.home)})
     try:
-        with urllib.request.urlopen(request, timeout=10.0) as reply:
+        with local_urlopen(request, timeout=10.0) as reply:
             return json.loads(reply.read())
     except urllib.error.HTTPError as exc:
         fail(f"the worker refused the reindex ({exc.code}): {exc.read().decode('utf-8', 'replace')[:300]}")
