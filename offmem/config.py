@@ -17,15 +17,13 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from offmem.config_cache import CONFIG_FILE, read_cache, write_cache
+from offmem.config_cache import CONFIG_FILE, data_home, read_cache, write_cache
 
 
 def data_dir() -> Path:
-    """The data directory: ``$OFFMEM_HOME``, else ``~/.offmem``."""
-    home = os.environ.get("OFFMEM_HOME")
-    if home:
-        return Path(home).expanduser()
-    return Path.home() / ".offmem"
+    """The data directory: ``$OFFMEM_HOME``, else ``~/.offmem``; ``~`` is expanded and a relative
+    path is taken under the home directory (see :func:`offmem.config_cache.data_home`)."""
+    return Path(data_home())
 
 
 @dataclass
@@ -190,6 +188,12 @@ def _apply(settings: Settings, raw: dict, origin: str) -> None:
             setattr(section, key, _coerce(value, getattr(section, key), where))
 
 
+def read_config_file(home: Path | str) -> dict:
+    """``<home>/config.toml`` as parsed TOML (``{}`` when absent), refreshing the hook's cache;
+    ConfigError when it is not valid TOML. Values are not checked: see :func:`load_settings`."""
+    return _read_toml(Path(home) / CONFIG_FILE)
+
+
 def _read_toml(path: Path) -> dict:
     """The parsed config file, through a JSON cache keyed by mtime and size."""
     try:
@@ -234,6 +238,22 @@ def load_settings(home: Path | None = None, *, env: bool = True) -> Settings:
     return settings
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and every control character escaped."""
+    out = []
+    for ch in text:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -241,30 +261,86 @@ def _toml_value(value) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
+    return _toml_string(str(value))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # nan
+    return a == b and type(a) is type(b)
+
+
+def _check_round_trip(text: str, written: dict) -> None:
+    """Refuse to write ``text`` unless it parses back to exactly ``written``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        bad = [f"[{s}] {k}" for s, values in written.items() for k, v in values.items()
+               if not _encodable(v)]
+        raise ConfigError(f"{', '.join(bad) or 'a value'}: not valid text (it holds a lone surrogate); nothing written") from None
+    try:
+        parsed = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the settings would not parse back ({exc}); nothing written") from exc
+    for section, values in written.items():
+        for key, value in values.items():
+            back = parsed.get(section, {}).get(key)
+            if isinstance(value, list):
+                ok = isinstance(back, list) and len(back) == len(value) and all(map(_same, back, value))
+            else:
+                ok = _same(back, value)
+            if not ok:
+                raise ConfigError(f"[{section}] {key}: {value!r} would read back as {back!r}; nothing written")
+
+
+def _encodable(value) -> bool:
+    if isinstance(value, list):
+        return all(map(_encodable, value))
+    try:
+        str(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def save_settings(settings: Settings, changes: dict | None = None) -> Path:
     """Apply ``{section: {key: value}}`` changes, then write the whole file atomically.
 
     Only values that differ from the defaults are written, so the file stays short
-    and future default changes still reach the user.
+    and future default changes still reach the user. The text is parsed back before
+    it is written: a value that would not read back as itself raises ConfigError and
+    leaves the file (and ``settings``) as they were.
     """
     if changes:
-        _apply(settings, changes, "update")
+        import copy
+
+        candidate = copy.deepcopy(settings)
+        _apply(candidate, changes, "update")
+    else:
+        candidate = settings
     defaults = Settings(home=settings.home).to_dict()
     lines = ["# offmem settings. Every key is optional; see `offmem config show`.", ""]
-    for section, values in settings.to_dict().items():
-        changed = {k: v for k, v in values.items() if defaults[section][k] != v}
+    written: dict = {}
+    for section, values in candidate.to_dict().items():
+        changed = {k: v for k, v in values.items() if not _same(defaults[section][k], v)}
         if not changed:
             continue
+        written[section] = changed
         lines.append(f"[{section}]")
         lines.extend(f"{k} = {_toml_value(v)}" for k, v in changed.items())
         lines.append("")
+    text = "\n".join(lines)
+    _check_round_trip(text, written)
     settings.home.mkdir(parents=True, exist_ok=True)
     path = settings.config_path
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines), "utf-8")
+    tmp.write_text(text, "utf-8")
     os.replace(tmp, path)
+    if candidate is not settings:
+        for name, section in candidate.sections().items():
+            setattr(settings, name, section)
     return path

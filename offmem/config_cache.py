@@ -44,6 +44,31 @@ def write_cache(config_path: str, st: os.stat_result, data: dict) -> None:
         pass  # a read-only data dir just means no cache
 
 
+def data_home() -> str:
+    """The data directory, resolved the same way by the hook, the worker and the CLI.
+
+    ``$OFFMEM_HOME`` with ``~`` expanded; a relative value is taken under the user's
+    home directory, not the current one (a hook runs in whichever project Claude Code
+    has open, a worker in its own folder, so the current directory names a different
+    place for each); the result is normalized. ``~/.offmem`` when unset or empty.
+    """
+    user_home = os.path.expanduser("~")
+    value = os.environ.get("OFFMEM_HOME")
+    if not value:
+        return os.path.join(user_home, ".offmem")
+    return os.path.normpath(os.path.join(user_home, os.path.expanduser(value)))  # an absolute value replaces user_home
+
+
+def last_parsed_config(home: str) -> dict | None:
+    """The last parse of ``<home>/config.toml`` that succeeded, whatever the file holds now (None if none)."""
+    try:
+        with open(os.path.join(home, CACHE_FILE), encoding="utf-8") as fh:
+            data = _fastjson.loads(fh.read()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def cached_config(home: str) -> dict | None:
     """``<home>/config.toml`` as parsed data, without parsing TOML.
 

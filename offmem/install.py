@@ -52,7 +52,9 @@ def hook_command(fast: bool = True) -> str:
         command = shlex.quote(str(script))
     home = os.environ.get("OFFMEM_HOME")
     if home:  # an explicit data directory at install time is the hooks' data directory too
-        command = f"OFFMEM_HOME={shlex.quote(str(Path(home).expanduser().resolve()))} {command}"
+        from offmem.config_cache import data_home  # ~ expanded, a relative path under $HOME, as everywhere
+
+        command = f"OFFMEM_HOME={shlex.quote(str(Path(data_home()).resolve()))} {command}"
     return command
 
 

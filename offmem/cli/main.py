@@ -38,7 +38,13 @@ def run() -> None:
 
         print(f"offmem {__version__}")
         return
-    load_commands()(prog_name="offmem")
+    from offmem.config import ConfigError
+
+    try:
+        load_commands()(prog_name="offmem")
+    except ConfigError as exc:  # a broken config.toml or OFFMEM_* value: say which, no traceback
+        print(f"offmem: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

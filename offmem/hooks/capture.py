@@ -21,7 +21,7 @@ import sys
 import time
 
 from offmem import _fastjson
-from offmem.config_cache import cached_config
+from offmem.config_cache import cached_config, data_home as _data_home, last_parsed_config
 from offmem.project import project_root
 
 HANDLED = frozenset(
@@ -40,6 +40,13 @@ TOOL_EVENTS = frozenset({"PostToolUse", "PostToolUseFailure"})
 OWN_TOOL_PREFIX = "mcp__offmem__"
 
 DEFAULT_MAX_FIELD_CHARS = 12000
+# Containers nested deeper than this are stored as their JSON text, so nothing after the
+# hook (clipping, redaction, the pipeline) recurses deeper than this into a payload.
+MAX_DEPTH = 64
+# Recursion headroom to parse and serialize a deeply nested payload (the C stack it takes
+# at this depth is a few MB at most); a deeper one is spooled raw (see spool_raw).
+RECURSION_LIMIT = 5000
+RAW_MAGIC = b"offmem-raw-payload 1\n"
 MAX_LIST_ITEMS = 200
 PRIVATE_OPEN, PRIVATE_CLOSE = "<private>", "</private>"
 
@@ -50,7 +57,8 @@ def now_iso(t: float | None = None) -> str:
 
 
 def data_home() -> str:
-    return os.environ.get("OFFMEM_HOME") or os.path.join(os.path.expanduser("~"), ".offmem")
+    """``$OFFMEM_HOME`` resolved as the worker and the CLI resolve it (offmem.config_cache.data_home)."""
+    return _data_home()
 
 
 def log(home: str, message: str) -> None:
@@ -70,53 +78,75 @@ def log(home: str, message: str) -> None:
 # --------------------------------------------------------------------------- settings
 
 
-def capture_settings(home: str) -> dict:
-    """The few settings the hook needs, without parsing TOML on the hot path."""
-    result = {
-        "max_field_chars": DEFAULT_MAX_FIELD_CHARS,
-        "skip_tools": [],
-        "excluded_projects": [],
-        "excluded_paths": [],
-        "busy_timeout_ms": 2000,
-        "autostart": True,
-    }
-    data = cached_config(home)
-    try:
-        if data is not None:
-            result.update({k: v for k, v in (data.get("capture") or {}).items() if k in result})
-            if "autostart" in (data.get("worker") or {}):
-                result["autostart"] = bool(data["worker"]["autostart"])
-    except AttributeError:  # a hand-edited cache with the wrong shapes
-        data = None
-    slow = data is None
-    if slow:
-        from offmem.config import load_settings  # parses TOML and refreshes the cache
+CAPTURE_DEFAULTS = {
+    "max_field_chars": DEFAULT_MAX_FIELD_CHARS,
+    "skip_tools": [],
+    "excluded_projects": [],
+    "excluded_paths": [],
+    "busy_timeout_ms": 2000,
+    "autostart": True,
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
-        settings = load_settings()
-        cap = settings.capture
-        result.update(
-            max_field_chars=cap.max_field_chars,
-            skip_tools=cap.skip_tools,
-            excluded_projects=cap.excluded_projects,
-            excluded_paths=cap.excluded_paths,
-            busy_timeout_ms=cap.busy_timeout_ms,
-            autostart=settings.worker.autostart,
-        )
-    # environment overrides of these keys, coerced like offmem.config does
-    for key, default in list(result.items()):
-        env_key = ("OFFMEM_WORKER_" if key == "autostart" else "OFFMEM_CAPTURE_") + key.upper()
-        value = os.environ.get(env_key)
-        if value is None:
-            continue
-        if isinstance(default, bool):
-            result[key] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int):
-            try:
-                result[key] = int(value)
-            except ValueError:
-                pass
-        elif isinstance(default, list):
-            result[key] = [part.strip() for part in value.split(",") if part.strip()]
+
+def _setting(value, default):
+    """``value`` as the type of ``default`` (as offmem.config coerces it), or None when it is not one."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        return True if word in _TRUE else False if word in _FALSE else None
+    if isinstance(default, int):
+        if isinstance(value, (bool, list, dict)):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return None
+
+
+def capture_settings(home: str) -> dict:
+    """The few settings the hook needs, without parsing TOML on the hot path.
+
+    Never raises, and never loses the event to a settings problem: a config.toml that
+    does not parse is replaced by its last parse that did (or the defaults), and a
+    value of the wrong type, in the file or in ``OFFMEM_*``, by its default; each
+    problem is logged.
+    """
+    result = dict(CAPTURE_DEFAULTS)
+    problems: list[str] = []
+    data = cached_config(home)
+    if data is None:  # changed since its last parse (or never parsed)
+        try:
+            from offmem.config import read_config_file  # parses TOML and refreshes the cache
+
+            data = read_config_file(home)
+        except Exception as exc:  # noqa: BLE001 - a broken file must not cost the event
+            data = last_parsed_config(home)
+            problems.append(f"{exc}; capturing with {'its last readable version' if data else 'the defaults'}")
+    if not isinstance(data, dict):
+        data = {}
+    sections = (("capture", "OFFMEM_CAPTURE_"), ("worker", "OFFMEM_WORKER_"))
+    for key, default in CAPTURE_DEFAULTS.items():
+        section, prefix = sections[1] if key == "autostart" else sections[0]
+        values = data.get(section)
+        found = [(f"config.toml [{section}] {key}", values[key])] if isinstance(values, dict) and key in values else []
+        env = os.environ.get(prefix + key.upper())
+        if env is not None:
+            found.append((prefix + key.upper(), env))
+        for where, value in found:  # the environment wins over the file
+            coerced = _setting(value, default)
+            if coerced is None:
+                problems.append(f"ignored {where} = {value!r} (expected {type(default).__name__})")
+            else:
+                result[key] = coerced
+    if problems:
+        log(home, "settings: " + "; ".join(problems))
     return result
 
 
@@ -161,12 +191,51 @@ def strip_private(text: str) -> str:
     return "".join(out).strip()
 
 
+class NotAPayload(ValueError):
+    """Input that is not a hook payload (not JSON, not an object, no session id): logged and dropped."""
+
+
+def _int_or_digits(text: str):
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (4300): keep them, as text
+        return text
+
+
+def _headroom() -> None:
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+
+
 def parse(raw: bytes) -> dict:
+    """The payload object; NotAPayload when the input is not a JSON object. Any other failure
+    (a payload nested too deep, no memory) propagates: the caller keeps the raw bytes."""
     text = raw.decode("utf-8", errors="replace")
-    payload = _fastjson.loads(text)
+    try:
+        payload = _fastjson.loads(text)
+    except ValueError:  # malformed, or an integer over the digit limit: the json module tells which
+        import json
+
+        try:
+            payload = json.loads(text, parse_int=_int_or_digits)
+        except json.JSONDecodeError as exc:
+            raise NotAPayload(str(exc)) from None
     if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+        raise NotAPayload(f"expected a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def _bounded(value, depth: int = MAX_DEPTH):
+    """``value`` with the containers nested deeper than ``depth`` replaced by their compact JSON text."""
+    if isinstance(value, dict):
+        if depth <= 0:
+            return _fastjson.dumps(value)
+        return {k: _bounded(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth <= 0:
+            return _fastjson.dumps(value)
+        return [_bounded(v, depth - 1) for v in value]
+    return value
 
 
 def _clean(value):
@@ -339,25 +408,40 @@ def spool_to_file(home: str, record: dict) -> str:
 # --------------------------------------------------------------------------- entry
 
 
-def build_record(payload: dict, settings: dict) -> dict | None:
-    """Normalize a payload into a spool record, or None when it is not captured."""
+def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None) -> dict | None:
+    """Normalize a payload into a spool record, or None when it is not captured.
+
+    A ``cwd`` that cannot name a directory (missing, empty, holding a NUL) gives way
+    to ``fallback_cwd``: the hook's own working directory when None (Claude Code runs
+    hooks in the session's), the one recorded with a raw spool file for the worker.
+    """
     kind = payload.get("hook_event_name")
     if not isinstance(kind, str) or kind not in HANDLED:
         return None
     session_id = _clean(payload.get("session_id"))
     if not isinstance(session_id, str) or not session_id:
-        raise ValueError(f"{kind} payload without a session_id")
+        raise NotAPayload(f"{kind} payload without a session_id")
     tool_name = _clean(payload.get("tool_name"))
     tool_name = tool_name if isinstance(tool_name, str) else None
     if kind in TOOL_EVENTS:
         if not tool_name:
-            raise ValueError(f"{kind} payload without a tool_name")
+            raise NotAPayload(f"{kind} payload without a tool_name")
         if tool_name in settings["skip_tools"] or tool_name.startswith(OWN_TOOL_PREFIX):
             return None
-    cwd = _clean(payload.get("cwd")) if isinstance(payload.get("cwd"), str) else os.getcwd()
-    project = project_root(cwd)
-    if _is_excluded(project, cwd, settings):
+    given = payload.get("cwd")
+    cwd = _clean(given) if isinstance(given, str) and given else None
+    if cwd is not None and "\x00" not in cwd:
+        where = cwd
+    elif fallback_cwd is None:
+        where = os.getcwd()
+    elif fallback_cwd:
+        where = fallback_cwd
+    else:
+        raise ValueError("the payload names no usable working directory, and none was recorded with it")
+    project = project_root(where)
+    if _is_excluded(project, cwd or where, settings):
         return None
+    payload = _bounded(payload)
     payload = clip(payload, max(256, int(settings["max_field_chars"])))
     if kind == "UserPromptSubmit":
         prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else ""
@@ -432,18 +516,105 @@ def prompt_output(payload: dict, record: dict) -> str | None:
     )
 
 
+def _spool_bytes(home: str, data: bytes, suffix: str) -> str:
+    """``data`` as one new spool file: written, fsynced, renamed into place, folder fsynced."""
+    spool = os.path.join(home, "spool")
+    os.makedirs(spool, mode=0o700, exist_ok=True)
+    name = f"{time.time_ns():020d}-{os.getpid()}"
+    tmp = os.path.join(spool, name + ".tmp")
+    final = os.path.join(spool, name + suffix)
+    view = memoryview(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, final)
+    folder = os.open(spool, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return final
+
+
+def spool_raw(home: str, raw: bytes) -> str:
+    """The last resort for a payload the hook could not turn into a stored record: its bytes as
+    they came, after one header line (the hook's working directory and the time), in
+    ``spool/<name>.raw`` for the worker (:func:`record_from_raw`)."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = None
+    header = _fastjson.dumps({"cwd": cwd, "received_at": now_iso()}).encode("ascii")
+    return _spool_bytes(home, RAW_MAGIC + header + b"\n" + raw, ".raw")
+
+
+def record_from_raw(blob: bytes, settings: dict) -> dict | None:
+    """The record of a raw spool file; None when its payload is not captured. Raises when it
+    cannot be built (the worker then sets the file aside as ``.bad``)."""
+    if not blob.startswith(RAW_MAGIC):
+        raise NotAPayload("not a raw spool file (unknown header)")
+    header, _, raw = blob[len(RAW_MAGIC):].partition(b"\n")
+    meta = _fastjson.loads(header.decode("ascii"))
+    meta = meta if isinstance(meta, dict) else {}
+    _headroom()
+    record = build_record(parse(raw), settings, fallback_cwd=meta.get("cwd") or "")
+    if record is not None and isinstance(meta.get("received_at"), str):
+        record["created_at"] = meta["received_at"]
+    return record
+
+
+def _keep_raw(raw: bytes, home: str, exc: BaseException, autostart: bool) -> None:
+    why = f"{type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        path = spool_raw(home, raw)
+    except Exception as spool_exc:  # noqa: BLE001 - nowhere left to keep it
+        log(home, f"hook failed: no record could be built ({why}) and the raw payload could not be spooled"
+                  f" ({type(spool_exc).__name__}: {spool_exc}); event lost")
+        return
+    log(home, f"no record could be built from the payload ({why}); spooled raw to {path} for the worker")
+    if autostart:
+        try:
+            from offmem.hooks.kick import ensure_processing
+
+            ensure_processing(home, reason="raw spool")
+        except Exception as kick_exc:  # noqa: BLE001
+            log(home, f"could not start background processing: {type(kick_exc).__name__}: {kick_exc}")
+
+
 def handle(raw: bytes, home: str) -> str | None:
-    """Process one hook invocation; returns what to print on stdout (or None)."""
+    """Process one hook invocation; returns what to print on stdout (or None).
+
+    A valid payload is never dropped: when no record can be built or stored from it
+    (nesting past the recursion headroom, no memory, a bug), its raw bytes are spooled.
+    """
+    _headroom()
     try:
         payload = parse(raw)
-    except ValueError as exc:
+    except NotAPayload as exc:
         log(home, f"ignored malformed hook payload ({len(raw)} bytes): {exc}")
         return None
-    settings = capture_settings(home)
-    record = build_record(payload, settings)
-    if record is None:
+    except Exception as exc:  # noqa: BLE001 - valid JSON the parser could not take
+        _keep_raw(raw, home, exc, capture_settings(home)["autostart"])
         return None
-    accept(record, home, settings)
+    settings = capture_settings(home)
+    try:
+        record = build_record(payload, settings)
+        if record is None:
+            return None
+        accept(record, home, settings)
+    except NotAPayload as exc:
+        log(home, f"ignored hook payload: {exc}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - neither stored nor spooled: keep the bytes
+        _keep_raw(raw, home, exc, settings["autostart"])
+        return None
     kind = record["kind"]
     if settings["autostart"] and kind in ("SessionStart", "Stop", "SessionEnd", "UserPromptSubmit"):
         try:

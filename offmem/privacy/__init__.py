@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 
-from offmem.config_cache import cached_config
+from offmem.config_cache import cached_config, data_home
 from offmem.privacy.redact import MARKER, Finding, Redactor, shannon_entropy
 
 DEFAULTS = {"redact": True, "extra_patterns": [], "entropy_min_length": 24, "entropy_threshold": 4.0}
@@ -111,7 +111,7 @@ def redact_hook_payload(payload: dict, home: str | None = None) -> dict:
     rules apply.
     """
     if home is None:
-        home = os.environ.get("OFFMEM_HOME") or os.path.join(os.path.expanduser("~"), ".offmem")
+        home = data_home()
     try:
         redactor = _redactor_for(hook_options(home))
     except Exception:  # noqa: BLE001 - a broken config.toml must not let secrets through

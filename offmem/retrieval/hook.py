@@ -20,7 +20,7 @@ import os
 import time
 
 from offmem import _fastjson
-from offmem.config_cache import cached_config
+from offmem.config_cache import cached_config, data_home as _data_home
 
 # Defaults of offmem.config.ContextSettings (a test keeps them equal); reading
 # them here avoids importing dataclasses and pathlib on every prompt.
@@ -38,7 +38,7 @@ FILLER = frozenset(
 
 
 def data_home() -> str:
-    return os.environ.get("OFFMEM_HOME") or os.path.join(os.path.expanduser("~"), ".offmem")
+    return _data_home()  # ~ expanded, relative under $HOME: as the hook and worker resolve it
 
 
 def _words(text: str) -> list[str]:

@@ -117,38 +117,52 @@ class Store:
     def ingest_spool_dir(self, home: Path) -> int:
         """Move events the hook had to spool to files (database unavailable) into SQLite; returns
         how many were stored. Each file's name is recorded with its event (table ``spool_ingested``),
-        so a file whose removal a crash prevented is removed on the next pass, not stored again."""
-        from offmem.hooks.capture import store as store_record
+        so a file whose removal a crash prevented is removed on the next pass, not stored again.
+
+        ``*.json`` files hold a record; ``*.raw`` files the bytes of a payload the hook could
+        not build a record from (:func:`offmem.hooks.capture.spool_raw`), built here. A file
+        that cannot be stored is renamed ``*.bad`` and logged; it never stops the others.
+        """
+        from offmem.hooks import capture
 
         spool = Path(home) / "spool"
         if not spool.is_dir():
             return 0
+        files = sorted([*spool.glob("*.json"), *spool.glob("*.raw")], key=lambda p: p.name)
+        settings = capture.capture_settings(str(home)) if any(p.suffix == ".raw" for p in files) else None
         count = 0
-        seen = False
-        for path in sorted(spool.glob("*.json")):
-            seen = True
+        for path in files:
             try:
-                record = json.loads(path.read_text("utf-8"))
+                if path.suffix == ".raw":
+                    record = capture.record_from_raw(path.read_bytes(), settings)
+                else:
+                    record = json.loads(path.read_text("utf-8"))
             except FileNotFoundError:
                 continue  # removed meanwhile
-            except (OSError, ValueError) as exc:
-                path.rename(path.with_suffix(".bad"))
-                self.log_error(home, f"unreadable spool file {path.name}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - unreadable, or no record can be built from it
+                self._set_aside(home, path, f"cannot be read as an event ({type(exc).__name__}: {str(exc)[:300]})")
                 continue
             try:
-                stored = store_record(self.conn, record, spool_name=path.name)
+                stored = record is not None and capture.store(self.conn, record, spool_name=path.name)
             except sqlite3.OperationalError:
                 raise  # locked or full: keep the file for the next pass
-            except (sqlite3.Error, KeyError, TypeError, ValueError, AttributeError) as exc:
-                path.rename(path.with_suffix(".bad"))  # one bad record must not block the spool
-                self.log_error(home, f"spool file {path.name} cannot be stored ({type(exc).__name__}: {exc}); kept as .bad")
+            except (sqlite3.Error, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+                self._set_aside(home, path, f"cannot be stored ({type(exc).__name__}: {str(exc)[:300]})")
                 continue
             path.unlink(missing_ok=True)
             count += stored
-        if seen:  # names matter only while their file may still exist: forget old ones
+        if files:  # names matter only while their file may still exist: forget old ones
             with transaction(self.conn):
                 self.conn.execute("DELETE FROM spool_ingested WHERE ingested_at < ?", (now_iso(time.time() - SPOOL_NAMES_KEPT_S),))
         return count
+
+    def _set_aside(self, home: Path, path: Path, why: str) -> None:
+        """One bad spool file must not block the spool: keep it as ``.bad`` and say so."""
+        try:
+            path.rename(path.with_suffix(".bad"))
+        except FileNotFoundError:
+            return
+        self.log_error(home, f"spool file {path.name} {why}; kept as {path.with_suffix('.bad').name}")
 
     @staticmethod
     def log_error(home: Path, message: str) -> None:
