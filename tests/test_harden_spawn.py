@@ -171,3 +171,27 @@ def test_the_registered_mcp_server_imports_nothing_from_the_project(offmem_home,
     listed = asyncio.run(asyncio.wait_for(tools(), timeout=60))
     assert sorted(t.name for t in listed.tools) == ["get_observations", "remember", "search", "timeline"]
     assert _planted(markers) == []
+
+
+def _flags_under(python: str, home: Path) -> list[str]:
+    code = (f"import sys; sys.path.insert(0, {str(HOOK_LAUNCHER.parents[2])!r})\n"
+            "from offmem.hooks.kick import python_flags; print(' '.join(python_flags()))")
+    done = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"HOME": str(home), "PATH": os.environ.get("PATH", "")})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12"])
+def test_outside_a_venv_the_user_site_is_kept_only_when_it_exists(tmp_path, version):
+    """A `pip install --user` offmem needs the user site, which -I would hide: then -E (-P) instead."""
+    candidates = [Path(sys.base_prefix) / "bin" / f"python{version}",
+                  *Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python{version}"), Path(f"/usr/bin/python{version}")]
+    python = next((str(c) for c in candidates if c.is_file()), None)
+    if python is None:
+        pytest.skip(f"no Python {version} outside the venv here")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _flags_under(python, home) == ["-I"]  # no user site: nothing to keep
+    (home / ".local" / "lib" / f"python{version}" / "site-packages").mkdir(parents=True)
+    assert _flags_under(python, home) == (["-E"] if version == "3.10" else ["-E", "-P"])
