@@ -51,6 +51,48 @@ class Rule:
         return f"Rule({self.name!r}, {self.source!r})"
 
 
+class _PgpassFinder:
+    """``finditer`` for ``.pgpass`` lines that scans only from each ``:port:`` it finds.
+
+    A regex that starts at the host would be tried at nearly every character (a host
+    starts with almost anything); this finds the cheap ``:5432:`` part first, walks back
+    to the start of the host and matches the whole line from there.
+    """
+
+    PROBE = re.compile(r":(?:\d{1,5}|\*):")
+    LINE = re.compile(
+        r"(?:[A-Za-z0-9][A-Za-z0-9.\-]*|\*|\[[0-9A-Fa-f:]+\]):(?:\d{1,5}|\*)"
+        r":(?:[^:\s\"'\\]|\\[^\"n])+:(?:[^:\s\"'\\]|\\[^\"n])+:((?:[^:\s\"'\\]|\\[^\"n])+)(?=\\?[\"']|\\n|\s|$)"
+    )
+    HOST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-*[]")
+    pattern = LINE.pattern
+
+    def finditer(self, text: str):
+        done = 0
+        for probe in self.PROBE.finditer(text):
+            start = probe.start()
+            if start < done:
+                continue
+            while start > 0 and text[start - 1] in self.HOST:
+                start -= 1
+            if text[start - 1:start + 1] == "\\n":  # a JSON `\n` escape before the host
+                start += 1
+            elif start > 0 and text[start - 1] not in " \t\r\n\"'=":
+                continue  # glued to something else (`path/file:12:…`), not a line of its own
+            match = self.LINE.match(text, start)
+            if match is not None:
+                done = match.end()
+                yield match
+
+
+class _PgpassRule(Rule):
+    __slots__ = ()
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, _PgpassFinder.LINE, 1, (":",))
+        self._pattern = _PgpassFinder()
+
+
 def _rule(name: str, hints: "str | tuple[str, ...]", regex: str, group: int = 0) -> Rule:
     return Rule(name, regex, group, (hints,) if isinstance(hints, str) else hints)
 
@@ -132,6 +174,15 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     _rule("notion-token", "secret_", _edge(r"secret_[A-Za-z0-9]{43}") + _R),
     _rule("notion-token", "ntn_", _edge(r"ntn_[A-Za-z0-9]{40,}") + _R),
     _rule("dropbox-token", "sl.", _edge(r"sl\.[A-Za-z0-9_\-]{130,}")),
+    _rule("heroku-api-key", "HRKU-", _edge(r"HRKU-AA[0-9A-Za-z_\-]{58}") + _R),
+    _rule("flyio-token", ("fo1_", "fm2_"), _edge(r"f(?:o1_[A-Za-z0-9_\-]{43}|m2_[A-Za-z0-9+/=_\-]{60,})")),
+    _rule("netlify-token", "nfp_", _edge(r"nfp_[A-Za-z0-9]{36,}") + _R),
+    _rule("supabase-token", ("sbp_", "sb_secret_"), _edge(r"sb(?:p_[a-f0-9]{40}|_secret_[A-Za-z0-9_\-]{31,})") + _R),
+    _rule("planetscale-token", "pscale_", _edge(r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_\-.]{32,64}") + _R),
+    _rule("mapbox-secret-token", "sk.eyJ", _edge(r"sk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}")),
+    _rule("tailscale-key", "tskey-", _edge(r"tskey-(?:auth|api|client|scim|webhook)-[A-Za-z0-9]{6,}-[A-Za-z0-9]{20,}") + _R),
+    _rule("onepassword-token", "ops_eyJ", _edge(r"ops_eyJ[A-Za-z0-9+/_\-=]{100,}")),
+    _rule("cloudflare-origin-ca-key", "v1.0-", _edge(r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}") + _R),
     # ---------------------------------------------------------------- chat and messaging
     _rule("slack-token", "xox", _edge(r"xox[abposre]-[A-Za-z0-9\-]{10,}")),
     _rule("slack-app-token", "xapp-", _edge(r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+") + _R),
@@ -168,7 +219,9 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     _rule("langsmith-key", "lsv2_", _edge(r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}") + _R),
     # ---------------------------------------------------------------- generic shapes
     _rule("jwt", "eyJ", _edge(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
-    _rule("url-password", "://", r"://[^\s/:@'\"<>]*:([^\s/@'\"<>]+)@[^\s/@'\"<>]", 1),
+    # the password runs to the *last* `@` before the host (`p@ss@word` is one password); the
+    # user part may hold an `@` too (`me@corp.com:pw@host`)
+    _rule("url-password", "://", r"://[^\s/:'\"<>]*:([^\s/'\"<>]+)@[^\s/@'\"<>]", 1),
     _rule("auth-header", "bearer", _edge(r"[Bb](?:earer|EARER)\s+(?=[A-Za-z0-9._~+/\-]*\d)([A-Za-z0-9._~+/\-]{16,}=*)"), 1),
     _rule("auth-header", "token", _edge(r"[Tt](?:oken|OKEN)\s+(?=[A-Za-z0-9._~+/\-]*\d)([A-Za-z0-9._~+/\-]{16,}=*)"), 1),
     _rule("basic-auth", "basic",
@@ -180,6 +233,32 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     _rule("cli-password", "sshpass", r"\bsshpass\s+-p\s*[\"']?([^\s\"']+)", 1),
     _rule("cli-password", "curl", r"\bcurl\b[^\n|;&]*?\s(?:-u|--user)\s+[\"']?[^\s:\"']+:([^\s\"'@]+)", 1),
     _rule("cli-password", "docker", r"\bdocker\s+login\b[^\n|;&]*?\s-p\s+[\"']?([^\s\"'$]+)", 1),
+    _rule("cli-password", ("storepass", "keypass"),  # keytool, jarsigner
+          r"\s-(?:src|dest|new)?(?:storepass|keypass)(?::(?:env|file))?\s+[\"']?([^\s\"'$][^\s\"']*)", 1),
+    _rule("cli-password", " pass:",  # openssl -passin pass:…, -passout, -pass
+          r"-pass(?:in|out|word)?\s+[\"']?pass:([^\s\"']+)", 1),
+    _rule("cli-password", "az login", _edge(r"az\s+login\b[^\n|;&]*?\s-p\s+[\"']?([^\s\"'$][^\s\"']*)"), 1),
+    _rule("cli-password", "redis-cli", r"\bredis-cli\b[^\n|;&]*?\s(?:-a|--pass)\s+[\"']?([^\s\"'$\-][^\s\"']*)", 1),
+    _rule("cli-password", "ldap", r"\bldap(?:search|add|modify|delete|passwd|whoami|compare)\b[^\n|;&]*?\s-w\s+[\"']?([^\s\"'$\-][^\s\"']*)", 1),
+    _rule("cli-password", ("smbclient", "rpcclient"),
+          r"\b(?:smbclient|rpcclient)\b[^\n|;&]*?\s(?:-U|--user)\s+[\"']?[^\s%\"']+%([^\s\"']+)", 1),
+    _rule("cli-password", ("htpasswd",), r"\bhtpasswd\s+(?:-[a-zA-Z]+\s+)*-[a-zA-Z]*b[a-zA-Z]*\s+(?:-[a-zA-Z]+\s+)*\S+\s+\S+\s+[\"']?([^\s\"']+)", 1),
+    # ---------------------------------------------------------------- credential files
+    # ~/.netrc: `machine HOST login USER password SECRET` (on one line or several)
+    *(_rule("netrc-password", "password", _edge(lead + r"(?:\s+(?:login|account|port|protocol)\s+\S+){0,4}"
+                                                   r"\s+password\s+(\"[^\"\n]*\"|[^\s\"]\S*)"), 1)
+      for lead in (r"machine[ \t]+\S+", r"default", r"login[ \t]+\S+")),
+    # ~/.pgpass: `host:port:database:user:password`, a line of its own (also inside a JSON
+    # string, or echoed into the file)
+    _PgpassRule("pgpass-password"),
+    # password hashes are crackable: crypt(3) formats of /etc/shadow and htpasswd, argon2
+    _rule("password-hash", "$",
+          r"\$(?:2[aby]?\$\d\d\$[./A-Za-z0-9]{53}|(?:1|5|6|apr1)\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+          r"|y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43}"
+          r"|argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,})"),
+    _rule("private-key", "client-key-data", r"client-key-data:\s*[\"']?([A-Za-z0-9+/]{40,}={0,2})", 1),  # kubeconfig
+    _rule("openvpn-static-key", "OpenVPN Static key",
+          r"-----BEGIN OpenVPN Static key V1-----[\s\S]*?(?:-----END OpenVPN Static key V1-----|$)"),
 )
 
 # ---------------------------------------------------------------- assignments
@@ -229,16 +308,100 @@ def _word_starts(key: str) -> list[int]:
     return starts
 
 
+# The last word of a name written without separators (`PGPASSWORD`, `GITHUBTOKEN`,
+# `dbpassword`): these secret words are never the tail of an ordinary word.
+_COMPACT_TAIL = re.compile(
+    r"[a-z0-9]{2,}(?:password|passwd|passphrase|secret|token|apikey|accesskey|secretkey|privatekey|authkey|credentials?)"
+)
+# `DBPASS`, `SMTPPASS`: an upper-case name ending in PASS, unless it is one of these words.
+_NOT_PASS = frozenset(
+    "BYPASS COMPASS SURPASS TRESPASS OVERPASS UNDERPASS ENCOMPASS MULTIPASS RENDERPASS SUBPASS ONEPASS TWOPASS "
+    "SINGLEPASS FIRSTPASS SECONDPASS LASTPASS EVERPASS IMPASS".split()
+)
+_LAST_SEGMENT = re.compile(r"[A-Za-z0-9]+$")
+# Keys whose digits-only values are secrets (a PIN, a numeric password); other secret keys
+# need a longer number (`CHARS_PER_TOKEN = 3`, `token: 42` are not secrets), and a bare
+# `pass` word is a count as often as a password (`TOKENS_PER_PASS = 2048`).
+_PASSWORDISH = re.compile(r"(?i:pass(?:word|wd|phrase|code)?|pwd|pin(?:[_\-]?code)?)")
+_NUMERIC_PASSWORD = re.compile(r"(?i:pass(?:word|wd|phrase|code)|pwd|pin(?:[_\-]?code)?)")
+_DIGITS = re.compile(r"\d+")
+NUMERIC_PASSWORD_MIN = 4
+NUMERIC_SECRET_MIN = 8
+
+
+def _compact_secret(key: str) -> bool:
+    """``PGPASSWORD``, ``DBPASS``, ``GITHUBTOKEN``, ``APP_DBPASS``, ``GH_PAT``: a last segment
+    in one case that ends in a secret word, with no separator before it."""
+    found = _LAST_SEGMENT.search(key)
+    if found is None:
+        return False
+    segment = found.group(0)
+    if segment.isupper():
+        if segment.endswith("PASS") and len(segment) > 4 and segment not in _NOT_PASS:
+            return True
+        if segment == "PAT" and found.start() > 0:  # a personal access token: GH_PAT, AZURE_DEVOPS_PAT
+            return True
+    elif not segment.islower():
+        return False  # camelCase: its words were looked at already
+    return bool(_COMPACT_TAIL.fullmatch(segment.lower()))
+
+
 def key_is_secret(key: str) -> bool:
     """Does a field or variable name *end* in a secret word?
 
-    ``DB_PASSWORD``, ``apiKey``, ``client_secret``, ``X-Api-Key`` do; ``max_tokens``,
-    ``token_type``, ``PASSWORD_MIN_LENGTH``, ``bypass`` and ``PWD`` (the shell's cwd) do not.
+    ``DB_PASSWORD``, ``apiKey``, ``client_secret``, ``X-Api-Key``, ``PGPASSWORD``, ``DBPASS``,
+    ``GITHUBTOKEN`` do; ``max_tokens``, ``token_type``, ``PASSWORD_MIN_LENGTH``, ``bypass``,
+    ``BYPASS`` and ``PWD`` (the shell's cwd) do not.
     """
     key = key.strip().strip("\"'")
     if not key or key in ("PWD", "OLDPWD") or len(key) > 80:
         return False
-    return any(SECRET_WORD.fullmatch(key, start) for start in _word_starts(key))
+    return any(SECRET_WORD.fullmatch(key, start) for start in _word_starts(key)) or _compact_secret(key)
+
+
+def _passwordish(key: str) -> bool:
+    """A key naming a password or PIN (``DB_PASSWORD``, ``pin``, ``PGPASSWORD``), not a token or key."""
+    key = key.strip().strip("\"'")
+    if key.upper() in ("PWD", "OLDPWD"):
+        return False
+    starts = _word_starts(key)
+    if any(_PASSWORDISH.fullmatch(key, start) for start in starts):
+        return True
+    found = _LAST_SEGMENT.search(key)
+    segment = found.group(0).lower() if found else ""
+    return _compact_secret(key) and segment.endswith(("password", "passwd", "passphrase", "pass"))
+
+
+def numeric_value_is_secret(key: str, digits: str) -> bool:
+    """A number under a secret key: a password or PIN of 4+ digits, any other secret of 8+."""
+    key = key.strip().strip("\"'")
+    if key.upper() in ("PWD", "OLDPWD"):
+        return False
+    if any(_NUMERIC_PASSWORD.fullmatch(key, start) for start in _word_starts(key)) or (
+            _compact_secret(key) and key.lower().endswith(("password", "passwd", "passphrase"))):
+        return len(digits) >= NUMERIC_PASSWORD_MIN
+    return key_is_secret(key) and len(digits) >= NUMERIC_SECRET_MIN
+
+
+_SENTENCE_END = re.compile(r"[.?!:…]$")
+_MESSAGE_WORDS = re.compile(
+    r"(?i)\b(?:your|enter|must|should|please|required|invalid|incorrect|characters?|at least|"
+    r"password|passwd|passphrase|secret|token|key)\b"
+)
+
+
+def _is_message(value: str) -> bool:
+    """``"Enter your password"``, ``"Password is required."``: text shown to a person."""
+    return bool(_SENTENCE_END.search(value) or _MESSAGE_WORDS.search(value))
+
+
+def passphrase_is_secret(key: str, value: str) -> bool:
+    """Several words under a password key (``"correct horse battery staple"``) rather than a
+    label or message (``"Enter your password"``, ``"Password is required."``)."""
+    if not _passwordish(key) or key.strip("\"'").lower() == "pass":  # `First pass: collect all nodes`
+        return False
+    words = value.split()
+    return 2 <= len(words) <= 10 and len(value) <= 120 and not _is_message(value)
 
 
 def assignment_value_is_secret(key: str, sep: str, value: str, quoted: bool, after: str = "") -> bool:
@@ -247,17 +410,25 @@ def assignment_value_is_secret(key: str, sep: str, value: str, quoted: bool, aft
     ``sep`` is the separator as written (``=``, `` = ``, ``: ``); ``after`` is the
     text right after the value (an opening bracket or ``=`` there means code).
     """
-    if not key_is_secret(key) or key.lower() == "pass":
-        return False
     value = value.strip()
     if not quoted:
         value = _CLOSERS.split(value, 1)[0].strip("`")  # the end of a call or literal the value sits in
+    if _DIGITS.fullmatch(value):
+        return numeric_value_is_secret(key, value)
+    if not key_is_secret(key) or key.lower() == "pass":
+        return False
     if not value or _PLACEHOLDER.match(value) or _NUMBER.fullmatch(value):
         return False
     low = value.lower()
     if quoted:
         # a literal, unless it is a type name, the key's own name or a sentence
-        return low not in _TYPE_WORDS and low != key.lower() and value.count(" ") < 3
+        if low in _TYPE_WORDS or low == key.lower():
+            return False
+        if " " not in value:
+            return True
+        if _is_message(value):
+            return False  # a label or a message: "Forgot your password?"
+        return value.count(" ") < 3 or passphrase_is_secret(key, value)
     if value[0] in "{[(<#=" or "(" in value or "[" in value or (after and after[0] in "([=|"):
         return False  # a call, a subscript, a literal structure, a comment: code
     if low.rstrip("?|") in _TYPE_WORDS:

@@ -30,6 +30,8 @@ from offmem.privacy.patterns import (
     Rule,
     assignment_value_is_secret,
     key_is_secret,
+    numeric_value_is_secret,
+    passphrase_is_secret,
 )
 
 MARKER = "[REDACTED:{}]"
@@ -49,9 +51,21 @@ _HEX = re.compile(r"[0-9a-fA-F\-]+")
 _SEGMENT = re.compile(r"[-_/.+]")
 _WORDY = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}")
 _RUNS = ("abcdefgh", "ABCDEFGH", "01234567", "qwertyui")
-KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "dsn", "conn")
+KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "dsn", "conn", "pin", "_pat")
+# an unquoted value of several words to the end of its line (`passphrase: correct horse battery staple`)
+# (YAML and INI only: the key ends in password/passwd/passphrase and no word looks like code)
+_PHRASE = re.compile(r"(?:[ \t]+(?!(?:if|else|and|or|not|in|is|for|return|None|True|False)\b)[A-Za-z0-9!@$%^&*+?~_\-]+){1,9}"
+                     r"[ \t]*(?=$|\n|\r|\\n|[ \t]+#)")
+_PHRASE_WORD = re.compile(r"[A-Za-z0-9!@$%^&*+?~_\-]+")
+_PHRASE_KEY = re.compile(r"(?i:pass(?:word|wd|phrase))[\"']?$")
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_ONLY = re.compile(r"[a-z0-9][a-z0-9\-]{0,40}")
+# a folder or file name as people write them: lower-case words, CamelCase words, or capitals
+_SHORT_NAME = re.compile(r"[a-z0-9_\-]{1,7}")  # `lib`, `nvtx3`, `v1`: short parts (lower case only) of paths
+_AWS_SECRET_SHAPE = re.compile(r"[A-Za-z0-9+/]{40}")
+_LOWER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-+]*[a-z][a-z0-9_\-+]*")
+_PATH_PART = re.compile(r"(?:[a-z][a-z0-9]*)?(?:[A-Z][a-z]+[0-9]*)+(?:[_\-+][A-Za-z0-9]+)*|[A-Z0-9][A-Z0-9_\-]*|"
+                        r"(?:[A-Z0-9]+|[A-Z][a-z]+)(?:[_\-+](?:[A-Z0-9]+|[A-Z]?[a-z0-9]+|[A-Z][a-z]+[A-Z][a-z]+))+")
 
 
 class Finding:
@@ -168,6 +182,11 @@ class Redactor:
                 if value is None:
                     continue
                 end = match.end(group)
+                if not quoted and _PHRASE_KEY.search(match.group("key")) and _PHRASE_WORD.fullmatch(value):
+                    phrase = _PHRASE.match(text, end)
+                    if phrase and passphrase_is_secret(match.group("key"), value + phrase.group(0).rstrip()):
+                        found.append((match.start(group), phrase.end(), priority, "secret-assignment"))
+                        continue
                 after = text[end + (1 if quoted else 0):end + 2].lstrip(" ")
                 if assignment_value_is_secret(match.group("key"), match.group("sep"), value, quoted, after):
                     found.append((match.start(group), end, priority, "secret-assignment"))
@@ -179,15 +198,40 @@ class Redactor:
             token = match.group(0)
             if text[max(0, match.start() - 3):match.start()] == "h1:":  # go.sum digests
                 continue
-            if "/" in token and _looks_like_path(token):
-                offset = match.start()
-                for part in token.split("/"):
-                    if len(part) >= self.entropy_min_length and self.is_high_entropy(part):
-                        found.append((offset, offset + len(part), priority, "high-entropy"))
-                    offset += len(part) + 1
+            if _AWS_SECRET_SHAPE.fullmatch(token) and self._random_base64(token):
+                found.append((match.start(), match.end(), priority, "high-entropy"))
+            elif "/" in token and _looks_like_path(token):
+                found.extend(self._path_runs(token, match.start(), priority))
             elif self.is_high_entropy(token):
                 found.append((match.start(), match.end(), priority, "high-entropy"))
         return found
+
+    def _path_runs(self, token: str, offset: int, priority: int) -> list[tuple[int, int, int, str]]:
+        """In a path, every run of parts that are not names (``Jejv/alzk3dai4lMZ5bvT9y…``) and is random."""
+        found = []
+        pos = 0  # where the current part starts in token
+        run = None  # where the current run of non-name parts starts
+        for part in token.split("/") + [""]:
+            named = len(part) < 8 or _path_part(part)  # (a short part is never a secret on its own)
+            if named and run is not None:
+                chunk = token[run:pos - 1]
+                if len(chunk) >= self.entropy_min_length and self.is_high_entropy(chunk):
+                    found.append((offset + run, offset + run + len(chunk), priority, "high-entropy"))
+                run = None
+            elif not named and run is None:
+                run = pos
+            pos += len(part) + 1
+        return found
+
+    def _random_base64(self, token: str) -> bool:
+        """40 characters of base64 in three classes, as AWS secret keys are, with the entropy of
+        random base64 (4.3 bits a character or more for 99.9% of random keys) and less than 60% of
+        it words (chance spells at most 31 of 40 characters as words in 100,000 random keys, 19
+        in 99.9%; a CamelCase identifier such as ``hipResViewFormatUnsignedBlockCompressed1`` 36)."""
+        classes = (any(c.isupper() for c in token) + any(c.islower() for c in token)
+                   + any(c.isdigit() or c in "+/" for c in token))
+        return (classes == 3 and not token.startswith("/") and _explained(token) * 5 < len(token) * 3
+                and shannon_entropy(token) >= max(4.3, self.entropy_threshold))
 
     def is_high_entropy(self, token: str) -> bool:
         """A random-looking credential rather than a word, path, hash or identifier."""
@@ -224,9 +268,13 @@ class Redactor:
         if _depth > MAX_DEPTH:
             return MARKER.format("too-deep")  # fail closed: unreadable nesting is not kept
         if isinstance(value, str):
-            if key is not None and key_is_secret(key) and assignment_value_is_secret(key, ": ", value, True):
+            if key is not None and assignment_value_is_secret(key, ": ", value, True):
                 return MARKER.format("secret-field")
             return self.redact_text(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if key is not None and numeric_value_is_secret(key, str(abs(value))):
+                return MARKER.format("secret-field")  # {"password": 98765432}
+            return value
         if isinstance(value, dict):
             return {
                 (self.redact_text(k) if isinstance(k, str) else k): self.redact_value(v, k if isinstance(k, str) else None, _depth + 1)
@@ -293,12 +341,28 @@ def _is_word(run: str) -> bool:
 
 
 def _looks_like_path(token: str) -> bool:
-    """``src/components/Button`` (words between slashes) rather than base64 with slashes."""
+    """``src/components/Button`` (words between slashes) rather than base64 with slashes.
+
+    A part counts as a path part when it is written in one style (lower case, CamelCase or
+    capitals) and pronounceable words, numbers or hex explain half of it (:func:`_explained`).
+    Chance alone explains about half of a random run of base64 (``qlXoXBvOYSZVgNojh``: 9 of
+    17) but hardly ever writes it in one style; without the style test, 7% of 40-character
+    AWS secret keys (those with a ``/``) passed for paths and were never redacted.
+    """
     parts = [p for p in token.split("/") if p]
-    if token.startswith(("/", "~", ".")):
+    if token.startswith(("/", "~", ".")):  # `/usr/share/doc/libxslt1-dev`: one named part will do
+        return not parts or any(_path_part(p) for p in parts)
+    votes = [_path_part(p) for p in parts if len(p) >= 8 or _SHORT_NAME.fullmatch(p)]
+    return len(parts) >= 2 and any(votes) and sum(votes) * 2 >= len(votes)
+
+
+def _path_part(part: str) -> bool:
+    """``include``, ``nvtx3``, ``components``, ``UserProfile``: a name, not a random run."""
+    if len(part) < 8:
+        return bool(_SHORT_NAME.fullmatch(part))
+    if len(part) < 24 and _LOWER_NAME.fullmatch(part):  # a random run of base64 is rarely all lower case
         return True
-    wordy = sum(1 for p in parts if len(p) < 4 or sum(len(w) for w in _WORDY.findall(p)) * 2 >= len(p))
-    return len(parts) >= 2 and wordy * 2 >= len(parts)
+    return bool(_PATH_PART.fullmatch(part)) and _explained(part) * 2 >= len(part)
 
 
 def _merge(spans: list[tuple[int, int, int, str]]) -> list[Finding]:

@@ -29,6 +29,7 @@ ALPHABETS = {
     "d": string.digits,
     "w": string.ascii_lowercase,
     "c": "qpzry9x8gf2tvdw0s3jn54khce6mua7l".upper(),
+    "B": "./" + string.ascii_letters + string.digits,  # crypt(3) hashes
 }
 FIELD = re.compile(r"\{([A-Za-z]):(\d+)\}|\{(pw|uuid|jwt|basic|openssh|pgp|putty)\}|\{(pem|pem-json):([A-Z ]+)\}")
 
