@@ -49,6 +49,10 @@ RECURSION_LIMIT = 5000
 RAW_MAGIC = b"offmem-raw-payload 1\n"
 MAX_LIST_ITEMS = 200
 PRIVATE_OPEN, PRIVATE_CLOSE = "<private>", "</private>"
+# Payload fields that are identifiers, never text a person or the model wrote.
+PRIVATE_KEEP = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "tool_name", "tool_use_id",
+                          "prompt_id", "permission_mode", "agent_id", "agent_type", "agent_transcript_path"})
+CUT_WINDOW = 200  # how far clip looks for whitespace to cut at
 
 
 def now_iso(t: float | None = None) -> str:
@@ -154,14 +158,26 @@ def capture_settings(home: str) -> dict:
 
 
 def clip(value, limit: int):
-    """Truncate oversized strings and lists, keeping head and tail with a marker."""
+    """Truncate oversized strings and lists, keeping head and tail with a marker.
+
+    The cuts move to the nearest whitespace (up to ``CUT_WINDOW`` characters), so a
+    token is kept whole or dropped whole: half a key left at a cut is not a key the
+    redactor can recognize any more.
+    """
     if isinstance(value, str):
         if len(value) <= limit:
             return value
         head = limit * 2 // 3
-        tail = limit - head
-        cut = len(value) - head - tail
-        return f"{value[:head]}\n…[offmem: {cut} chars truncated]…\n{value[-tail:]}"
+        start = len(value) - (limit - head)  # where the kept tail starts
+        for i in range(head, max(0, head - CUT_WINDOW), -1):
+            if value[i - 1].isspace():
+                head = i
+                break
+        for i in range(start, min(len(value), start + CUT_WINDOW)):
+            if value[i].isspace():
+                start = i + 1
+                break
+        return f"{value[:head]}\n…[offmem: {start - head} chars truncated]…\n{value[start:]}"
     if isinstance(value, dict):
         return {k: clip(v, limit) for k, v in value.items()}
     if isinstance(value, list):
@@ -171,6 +187,24 @@ def clip(value, limit: int):
             cut = len(value) - keep_head - keep_tail
             value = value[:keep_head] + [f"…[offmem: {cut} items truncated]…"] + value[-keep_tail:]
         return [clip(v, limit) for v in value]
+    return value
+
+
+def strip_private_fields(payload: dict) -> dict:
+    """``payload`` with ``<private>…</private>`` removed from every text in it but the
+    identifiers Claude Code assigns: prompts, /compact instructions, Stop messages, tool
+    inputs, and tool outputs (Write and Edit echo their input there). Runs before
+    :func:`clip`, which could otherwise cut an opening tag away and keep what it hid."""
+    return {k: (v if k in PRIVATE_KEEP else _strip_private_value(v)) for k, v in payload.items()}
+
+
+def _strip_private_value(value):
+    if isinstance(value, str):
+        return strip_private(value) if PRIVATE_OPEN in value else value
+    if isinstance(value, dict):
+        return {k: _strip_private_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_private_value(v) for v in value]
     return value
 
 
@@ -202,9 +236,17 @@ def _int_or_digits(text: str):
         return text
 
 
-def _headroom() -> None:
-    if sys.getrecursionlimit() < RECURSION_LIMIT:
-        sys.setrecursionlimit(RECURSION_LIMIT)
+class _headroom:
+    """``with _headroom():`` the recursion limit raised to RECURSION_LIMIT, restored after."""
+
+    def __enter__(self) -> None:
+        self.previous = sys.getrecursionlimit()
+        if self.previous < RECURSION_LIMIT:
+            sys.setrecursionlimit(RECURSION_LIMIT)
+
+    def __exit__(self, *exc) -> None:
+        if self.previous < RECURSION_LIMIT:
+            sys.setrecursionlimit(self.previous)
 
 
 def parse(raw: bytes) -> dict:
@@ -442,13 +484,13 @@ def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None)
     if _is_excluded(project, cwd or where, settings):
         return None
     payload = _bounded(payload)
-    payload = clip(payload, max(256, int(settings["max_field_chars"])))
+    payload = strip_private_fields(payload)  # first: a clipped-away opening tag would expose the rest
     if kind == "UserPromptSubmit":
         prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else ""
-        visible = strip_private(prompt)
-        if not visible:
+        if not prompt.strip():
             return None  # an all-private prompt records nothing for that turn
-        payload["prompt"] = visible
+        payload["prompt"] = prompt.strip()
+    payload = clip(payload, max(256, int(settings["max_field_chars"])))
     if kind in ("UserPromptSubmit", "Stop", "PreCompact"):
         # Prompts and Stop messages are redacted here, before they reach the prompts
         # table's FTS index; tool events are redacted by the worker's first step
@@ -563,8 +605,8 @@ def record_from_raw(blob: bytes, settings: dict) -> dict | None:
     header, _, raw = blob[len(RAW_MAGIC):].partition(b"\n")
     meta = _fastjson.loads(header.decode("ascii"))
     meta = meta if isinstance(meta, dict) else {}
-    _headroom()
-    record = build_record(parse(raw), settings, fallback_cwd=meta.get("cwd") or "")
+    with _headroom():
+        record = build_record(parse(raw), settings, fallback_cwd=meta.get("cwd") or "")
     if record is not None and isinstance(meta.get("received_at"), str):
         record["created_at"] = meta["received_at"]
     return record
@@ -594,7 +636,11 @@ def handle(raw: bytes, home: str) -> str | None:
     A valid payload is never dropped: when no record can be built or stored from it
     (nesting past the recursion headroom, no memory, a bug), its raw bytes are spooled.
     """
-    _headroom()
+    with _headroom():
+        return _handle(raw, home)
+
+
+def _handle(raw: bytes, home: str) -> str | None:
     try:
         payload = parse(raw)
     except NotAPayload as exc:
