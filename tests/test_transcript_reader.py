@@ -420,3 +420,12 @@ def test_reading_twice_from_a_saved_state_returns_nothing_new(name):
     again = read_transcript(SESSIONS / name, TranscriptState.from_dict(first.state.to_dict()), redact=REDACT,
                             final=True)
     assert first.items and again.items == [] and again.restarts == 0
+
+
+def test_deeply_nested_line_is_malformed_not_a_crash(tmp_path):
+    path = tmp_path / "s.jsonl"
+    write_lines(path, [user_text("u1", "before"), "[" * 200000 + "]" * 200000,
+                       '{"a": ' * 100000 + "1" + "}" * 100000, assistant("a1", text("after"))])
+    result = read_transcript(path, redact=REDACT)
+    assert [i.text for i in result.items] == ["before", "after"]
+    assert result.malformed == 2

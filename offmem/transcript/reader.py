@@ -374,7 +374,7 @@ class _FileReader:
             return
         try:
             record = json.loads(raw.decode("utf-8", errors="replace"))
-        except ValueError:
+        except (ValueError, RecursionError):  # damage, or nesting deeper than the parser goes
             record = None
         if not isinstance(record, dict):
             self.state.malformed += 1
@@ -495,7 +495,7 @@ def _first_session_id(path: Path) -> str | None:
                     break
                 try:
                     record = json.loads(line.decode("utf-8", errors="replace"))
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(record, dict) and isinstance(record.get("sessionId"), str):
                     return record["sessionId"]
