@@ -158,7 +158,7 @@ def transcript(session: str, reads: int) -> str:
 def test_a_worker_started_during_import_transcripts_processes_nothing_twice(offmem_home, tmp_path):
     folder = tmp_path / "transcripts"
     folder.mkdir()
-    for n in range(10):
+    for n in range(16):
         (folder / f"session-{n:02d}.jsonl").write_text(transcript(f"t{n:02d}", 150))
     cli = subprocess.Popen(OFFMEM + ["import-transcripts", str(folder), "--rules", "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, env={**os.environ, **RULES, "OFFMEM_SUMMARIZER_BATCH_MAX_EVENTS": "12"},
@@ -172,7 +172,7 @@ def test_a_worker_started_during_import_transcripts_processes_nothing_twice(offm
         out, err = cli.communicate(timeout=300)
         assert cli.returncode == 0, err
         result = json.loads(out)
-        assert result["imported_files"] == 10 and result["processed"] is True
+        assert result["imported_files"] == 16 and result["processed"] is True
         wait_until_drained(offmem_home, timeout=120, vectors=False)
     finally:
         if cli.poll() is None:
