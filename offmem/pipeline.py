@@ -241,6 +241,7 @@ class Pipeline:
         stats.observations += observations
         if self.on_progress is not None:
             self.on_progress(events, observations)
+        self.privacy.run(self.store)  # between batches too: what arrived meanwhile waits one batch at most
 
     def session_context(self, session_id: str, last_message: str = "") -> SessionContext:
         session = self.store.get_session(session_id) or {}

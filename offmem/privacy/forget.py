@@ -9,6 +9,10 @@ What goes, by selector (several selectors narrow each other down):
 * ``older_than``: observations and prompts created, summaries last updated and
   processed events recorded before that moment, and sessions left empty.
 
+Spool files (events the database did not take yet, or set aside as ``.bad``) of
+that session or project, or set aside before that date, are overwritten with zeros
+and deleted (:mod:`offmem.privacy.spool`).
+
 SQLite and FTS: rows are deleted in one transaction (FTS follows through its
 triggers). The FTS indexes are then optimized, which rewrites their segments
 without the deleted entries, and with ``secure_delete`` on and a WAL checkpoint
@@ -22,6 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
+from offmem.privacy import spool
 from offmem.privacy.stage import checkpoint
 from offmem.store.db import Store, transaction
 
@@ -93,6 +100,19 @@ def _orphans(event_ids: list[int]) -> str:
             " json_each(o.event_ids) j WHERE o.session_id = events.session_id AND j.value = events.id)")
 
 
+def data_home(store: Store) -> Path | None:
+    """The data directory of ``store``'s database (its spool is there); None for one in memory."""
+    for _seq, name, file in store.conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).parent
+    return None
+
+
+def _spool_files(store: Store, query: ForgetQuery) -> list[Path]:
+    home = data_home(store)
+    return spool.matching_files(home, query) if home is not None else []
+
+
 def plan(store: Store, query: ForgetQuery) -> dict:
     """What :func:`forget` would remove, as counts (and the observation ids)."""
     conn = store.conn
@@ -112,6 +132,7 @@ def plan(store: Store, query: ForgetQuery) -> dict:
         "prompts": count("prompts", *_where(query, "created_at")),
         "events": count("events", *_event_where(query)),
         "sessions": count("sessions", *_where(query, "last_activity_at", "id")) if not query.before else None,
+        "spool_files": len(_spool_files(store, query)),
     }
 
 
@@ -121,6 +142,8 @@ def forget(store: Store, query: ForgetQuery) -> dict:
         raise ValueError("forget needs observation ids, a session, a project or a date")
     conn = store.conn
     counts: dict = {}
+    if not query.ids:  # first the files the worker has not stored yet, so it cannot store them after the rows go
+        counts["spool_files"] = sum(spool.shred(path) for path in _spool_files(store, query))
     with transaction(conn):
         if query.ids:
             marks = ",".join("?" * len(query.ids))

@@ -3,7 +3,9 @@
 One per data directory, enforced by an exclusive ``flock`` on ``worker.lock``
 held for the process's whole life (the kernel drops it when the process dies, so
 a SIGKILL leaves nothing stale). The HTTP side (status, search, UI) is served on
-127.0.0.1 by :mod:`offmem.worker.app`; the processing loop runs in a thread.
+127.0.0.1 by :mod:`offmem.worker.app`; the processing loop runs in a thread, and
+the privacy pass (spool files in, raw tool events redacted) in another, from the
+start and independent of models and batches.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from pathlib import Path
 from offmem.config import Settings, load_settings
 from offmem.errors import WorkerError
 from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.privacy import spool as private_spool
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store, now_iso
 
 LOCK_NAME = "worker.lock"
 STATE_NAME = "worker.json"
+# How long the worker waits for its first privacy pass before it serves and loads models
+# (a pass over a backlog of 2,000 tool events takes about a second; see bench_privacy.py).
+FIRST_PRIVACY_PASS_WAIT_S = 15.0
 
 
 class AlreadyRunning(RuntimeError):
@@ -123,6 +129,11 @@ class Worker:
         self.port: int | None = None
         self.wake = threading.Event()
         self.outbox_retry_at = 0.0
+        # the privacy pass (see privacy_loop): its first run gates model loading
+        self.privacy_ready = threading.Event()
+        self.privacy_passes = 0
+        self.privacy_redacted = 0
+        self.privacy_last_at: float | None = None
 
     # ------------------------------------------------------------------ logging & state
 
@@ -163,6 +174,8 @@ class Worker:
             "summarizer": summarizer,
             "summarizer_error": self.summarizer_error,
             "embedder": self.indexer.status() if self.indexer is not None else None,
+            "privacy": {"passes": self.privacy_passes, "events_redacted": self.privacy_redacted,
+                        "last_pass_at": now_iso(self.privacy_last_at) if self.privacy_last_at else None},
             **memory_mib(),
         }
 
@@ -226,7 +239,49 @@ class Worker:
         self.total_events += events
         self.total_observations += observations
 
+    # ------------------------------------------------------------------ privacy
+
+    def privacy_pass(self, store: Store, stage: PrivacyStage) -> None:
+        """The fast stage, no model involved: spool files into SQLite (orphaned ones recovered,
+        set-aside ones redacted or expired), then every raw tool event redacted in place."""
+        private_spool.tidy(self.home, stage.redactor, log=self.log, ingest=lambda: store.ingest_spool_dir(self.home))
+        result = stage.run(store)
+        self.privacy_passes += 1
+        self.privacy_redacted += result.redacted
+        self.privacy_last_at = time.time()
+
+    def privacy_loop(self) -> None:
+        """Runs from the worker's start, before any model loads, and every poll interval after,
+        on its own thread and connection: raw events never wait for a model to load, for a
+        batch to compress, or for a semantic index that hangs (offmem.privacy)."""
+        interval = min(1.0, max(0.05, float(self.settings.worker.poll_interval_s)))
+        store = stage = None
+        failure = None
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    if stage is None:
+                        stage = PrivacyStage.from_settings(self.settings, log=self.log)
+                    if store is None:
+                        store = Store.open(self.settings.db_path)
+                    self.privacy_pass(store, stage)
+                    failure = None
+                except Exception as exc:  # noqa: BLE001 - try again on the next interval
+                    if f"{type(exc).__name__}: {exc}" != failure:  # say it once, not every second
+                        failure = f"{type(exc).__name__}: {exc}"
+                        self.last_error = f"privacy: {failure}"
+                        self.log(f"privacy pass failed (retrying every {interval:g} s): {failure}")
+                finally:
+                    self.privacy_ready.set()
+                self.stop_event.wait(interval)
+        finally:
+            if store is not None:
+                store.close()
+
+    # ------------------------------------------------------------------ processing
+
     def process_loop(self) -> None:
+        self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # models load after the first redaction pass
         self.load_backends()
         store = Store.open(self.settings.db_path)
         pipeline = Pipeline(
@@ -275,6 +330,8 @@ class Worker:
         try:
             self.log(f"started (home {self.home})")
             self.write_state()
+            threading.Thread(target=self.privacy_loop, name="offmem-privacy", daemon=True).start()
+            self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # even if serving fails below, this pass ran
             thread = threading.Thread(target=self.process_loop, name="offmem-process", daemon=True)
             thread.start()
             if self.serve_http:
