@@ -9,17 +9,23 @@ The design is therefore split by event kind:
 * **Tool events** (PostToolUse, PostToolUseFailure) are committed by the hook as
   they arrive, in the ``events`` spool only (no FTS index, no embedding, no log
   line carries their content). Before the pipeline reads a pending event for
-  anything (compression, a model prompt, embedding, a log line), the worker's
-  first step, :class:`offmem.privacy.stage.PrivacyStage`, rewrites its payload
-  in place with secrets replaced and sets ``events.redacted = 1``. The database
-  runs with ``PRAGMA secure_delete=ON``, so the freed bytes of the old payload are
-  zeroed, and the stage then runs ``PRAGMA wal_checkpoint(TRUNCATE)`` so the old
-  page images in the write-ahead log are gone too. The raw secret therefore
-  lives on disk only between the hook's commit and the worker's next pass
-  (about a second while the worker runs); if the checkpoint cannot complete
+  anything (compression, a model prompt, embedding, a log line),
+  :class:`offmem.privacy.stage.PrivacyStage` rewrites its payload in place with
+  secrets replaced and sets ``events.redacted = 1``. The database runs with
+  ``PRAGMA secure_delete=ON``, so the freed bytes of the old payload are zeroed,
+  and the stage then runs ``PRAGMA wal_checkpoint(TRUNCATE)`` so the old page
+  images in the write-ahead log are gone too; if the checkpoint cannot complete
   (another connection is reading), it is retried on every pass until it does.
-  Events the hook had to spool to files (database locked) are plain files until
-  the worker ingests and deletes them.
+  The worker runs the stage on a thread of its own (``Worker.privacy_loop``):
+  once when it starts, before any model loads, and every 0.25 s after, whatever
+  the models do; the pipeline runs it before each pass and between batches.
+  Measured (``bench/bench_privacy.py --window``), a raw tool event stays on disk
+  at most about 0.25 s after the hook's commit while the worker runs, including
+  while it loads models or compresses; when no worker runs, until one starts.
+* **Spool files** (events the hook wrote to ``spool/`` because the database could
+  not take them) are stored by the same pass; the ones the database cannot take
+  (``.bad``) are redacted in place and deleted after 14 days, and ``offmem forget``
+  reaches them (:mod:`offmem.privacy.spool`).
 * **Every other event** (UserPromptSubmit, Stop, PreCompact, SessionStart,
   SessionEnd) is redacted in the hook itself, before it is stored: prompts go
   into the ``prompts`` table and its FTS index, and Stop's last assistant message
@@ -28,9 +34,12 @@ The design is therefore split by event kind:
   they are stored; transcripts (``offmem import-transcripts``) go through the
   same two steps as live hook events.
 
-``<private>…</private>`` spans are removed by the hook before any of this
-(a prompt that is all private records nothing). Excluded projects and paths and
-the tool skip-list (``[capture]``) keep whole events out.
+``<private>…</private>`` spans are removed by the hook before any of this, and
+before long fields are clipped, from every text of every event but the ids
+(:func:`offmem.hooks.capture.strip_private_fields`): prompts, ``/compact``
+instructions, Stop messages, tool inputs and outputs. A prompt that is all
+private records nothing. Excluded projects and paths and the tool skip-list
+(``[capture]``) keep whole events out.
 
 What is recognized is described in :mod:`offmem.privacy.redact` and
 :mod:`offmem.privacy.patterns`; ``[privacy]`` settings: ``redact`` (on by

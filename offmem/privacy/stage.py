@@ -1,4 +1,8 @@
-"""The worker's first step: redact spooled events in place before anything reads them.
+"""The privacy stage: redact queued events in place before anything reads them.
+
+The worker runs it on a thread of its own, from its start and every 0.25 s
+(:meth:`offmem.worker.runner.Worker.privacy_loop`); the pipeline before each pass
+and between batches.
 
 Tool events reach the ``events`` table raw (the hook cannot afford redaction;
 see :mod:`offmem.privacy`). :meth:`PrivacyStage.run` rewrites every event whose
