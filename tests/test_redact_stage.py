@@ -143,6 +143,19 @@ def test_raw_events_are_redacted_at_start_while_the_semantic_index_hangs(offmem_
     assert time.monotonic() - started < 5
 
 
+def test_a_worker_that_cannot_start_still_redacts_what_waits(offmem_home, worker, hanging, minilm_dir):  # noqa: F811
+    """A worker that exits at once (it refuses to serve on a non-loopback address) has redacted
+    the backlog first, even with a semantic index that would hang its processing."""
+    run_hook(fixture_payloads()[0])
+    for n in range(3):
+        run_hook(tool_event(n, secret_output(n)))
+    assert not clean(offmem_home)
+    proc = worker(OFFMEM_WORKER_HOST="0.0.0.0", OFFMEM_MODELS_DIR=minilm_dir, OFFMEM_EMBEDDER_BACKEND="auto",
+                  OFFMEM_CHROMA_MODE="http", OFFMEM_CHROMA_HOST="127.0.0.1", OFFMEM_CHROMA_PORT=hanging.port)
+    assert proc.wait(60) != 0  # it refused to start
+    assert clean(offmem_home) and unredacted(offmem_home) == 0
+
+
 def test_events_arriving_while_a_model_call_hangs_are_redacted_at_once(offmem_home, worker, hanging):
     run_hook(fixture_payloads()[0])
     run_hook(tool_event(0, "ok"))
