@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from offmem.config_cache import CONFIG_FILE, data_home, read_cache, write_cache
+from offmem.errors import ConfigError  # defined with offmem's other errors; re-exported here
 
 
 def data_dir() -> Path:
@@ -143,10 +144,6 @@ class Settings:
             name: {f.name: getattr(section, f.name) for f in fields(section)}
             for name, section in self.sections().items()
         }
-
-
-class ConfigError(ValueError):
-    """The settings file or an override holds a value of the wrong type."""
 
 
 def _coerce(value, default, where: str):

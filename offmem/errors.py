@@ -1,7 +1,7 @@
 """offmem's exceptions. Each message says what went wrong and how to fix it.
 
     OffmemError
-    ├── ConfigError            (offmem.config; a bad value in config.toml or OFFMEM_*)
+    ├── ConfigError            a bad value in config.toml or OFFMEM_* (also a ValueError)
     ├── StoreError             the database cannot be opened, read or written
     ├── ModelError             a model cannot be used
     │   ├── ModelMissingError  a model's file is not installed (names the pull command)
@@ -12,21 +12,39 @@
     ├── SummarizerError        a summarizer backend failed (the pipeline falls back to rules)
     │   └── JunkOutputError    the model answered, but with junk            (offmem.summarize.validate)
     ├── SearchIndexError       the semantic index (Chroma) cannot be used   (offmem.search.errors)
-    │   └── IndexMismatchError vectors come from another model: run `offmem reindex`
+    │   └── IndexMismatchError vectors come from another model: run `offmem reindex`  (offmem.search.errors)
+    ├── MemoryRequestError     a bad id, time or text in a memory request   (offmem.retrieval.memories)
     ├── WorkerError            the worker cannot be reached, started or stopped
     └── InstallError           Claude Code's settings cannot be read or written
 
 The CLI turns these into a one-line message and exit status 1; hooks log them and
-exit 0; the MCP server returns the message as the tool's text.
+exit 0; the MCP server returns the message as the tool's text. A class without a
+module in brackets is defined here.
+
+Outside the tree, on purpose: signals between two pieces of offmem, caught next to where
+they are raised, or validation errors whose message is shown as part of another answer:
+
+    AlreadyRunning      (offmem.worker.runner)       another worker holds the lock; this one exits
+    BatchConflict       (offmem.pipeline)            a batch's events stopped being pending; rolled back
+    LineError           (offmem.portability.lines)   an import line is not a memory (a ValueError)
+    NoAnswer            (offmem.retrieval.hook)      the worker gave no usable answer in time
+    NotAPayload         (offmem.hooks.capture)       hook input is not a payload (a ValueError)
+    SettingsInputError  (offmem.web.settings_form)   a settings form value is invalid (a ValueError)
+    ToolFailure         (offmem.mcp_server)          an MCP tool's error result
+
+tests/test_errors_tree.py compares all of this with the classes offmem really defines.
 """
 
 from __future__ import annotations
 
-from offmem.config import ConfigError
 
 
 class OffmemError(Exception):
     """Base class of offmem's own errors."""
+
+
+class ConfigError(OffmemError, ValueError):
+    """The settings file or an override holds a value of the wrong type (raised by offmem.config)."""
 
 
 class StoreError(OffmemError):
