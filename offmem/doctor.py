@@ -61,12 +61,7 @@ def _pip(requirement: str) -> str:
     return f"{_py()} -m pip install {shlex.quote(requirement)}"
 
 
-def _human(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size} B"
+from offmem.units import format_bytes as _human  # noqa: E402  (offmem's one byte formatter)
 
 
 # ---------------------------------------------------------------------- Python

@@ -40,13 +40,7 @@ def _log(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+from offmem.units import format_bytes as _human  # noqa: E402  (offmem's one byte formatter)
 
 
 @contextlib.contextmanager

@@ -207,12 +207,4 @@ def type_counts(store: Store) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "–"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+from offmem.units import format_bytes as human_bytes  # noqa: E402,F401  (offmem's one byte formatter)
