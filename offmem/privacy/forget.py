@@ -137,13 +137,16 @@ def plan(store: Store, query: ForgetQuery) -> dict:
 
 
 def forget(store: Store, query: ForgetQuery) -> dict:
-    """Delete what ``query`` selects; returns the counts removed per table."""
+    """Delete what ``query`` selects; returns the counts removed per table (and ``spool_files``
+    when spool files were deleted)."""
     if query.empty():
         raise ValueError("forget needs observation ids, a session, a project or a date")
     conn = store.conn
     counts: dict = {}
     if not query.ids:  # first the files the worker has not stored yet, so it cannot store them after the rows go
-        counts["spool_files"] = sum(spool.shred(path) for path in _spool_files(store, query))
+        shredded = sum(spool.shred(path) for path in _spool_files(store, query))
+        if shredded:  # (the key appears only then: callers compare the counts of the tables)
+            counts["spool_files"] = shredded
     with transaction(conn):
         if query.ids:
             marks = ",".join("?" * len(query.ids))
