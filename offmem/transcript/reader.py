@@ -13,7 +13,11 @@ What becomes evidence (``Evidence.kind``):
     The agent's text blocks on the main thread: what it found, why it chose or
     rejected something, what is left. ``after_tool_use_id`` names the last tool
     call before it (``None`` before the first), ``prompt_index`` the typed prompt
-    it belongs to (1 for the first, 0 before any; like offmem's ``prompt_number``).
+    it belongs to (1 for the first, 0 before any; like offmem's ``prompt_number``),
+    ``prompts_since_tool`` how many typed prompts came between that tool call (or
+    the session's start) and the item: 0 within the same turn, 1 for the reply to
+    the next prompt, and so on. Counting relative to the tool call lets a caller
+    place the item among its own events even when its prompt numbering differs.
 ``user_prompt`` / ``user_correction``
     Text the user typed (not tool results, command wrappers, injected ``isMeta``
     text or compaction summaries). A prompt right after an interruption or a
@@ -42,8 +46,9 @@ skipped and counted; a line longer than ``max_line_bytes`` is skipped without
 being held in memory; a file that was truncated, replaced (other inode) or
 rewritten (its first bytes changed) is read again from the start, and items
 already returned are not returned again (their keys are in the state). A
-missing or unreadable file yields nothing and an error in the stats; this module
-never raises for the file's content.
+missing or unreadable file, or one that is not a regular file (a FIFO would block
+the reader), yields nothing and an error in the stats; this module never raises
+for the file's content.
 
 Privacy: every text goes through the caller's ``redact`` function (pass the
 configured :class:`offmem.privacy.Redactor`'s ``redact_text``, the same one the
@@ -62,9 +67,11 @@ file's ``isCompactSummary`` record carries the summary).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,6 +119,7 @@ class Evidence:
     uuid: str | None = None  # the record's uuid
     after_tool_use_id: str | None = None  # last tool call of the same thread before it
     prompt_index: int = 0  # the main thread's typed prompt it belongs to (1-based; 0 before the first)
+    prompts_since_tool: int = 0  # typed prompts between after_tool_use_id and this item (0: same turn)
     agent_id: str | None = None  # subagent items: which subagent
     key: str = ""  # stable identity: record uuid (or line hash) and block number
     meta: dict = field(default_factory=dict)
@@ -140,6 +148,7 @@ class FileState:
     last_tool_use: str | None = None
     last_side_tool_use: str | None = None
     prompts: int = 0
+    tool_prompt: int = 0  # ``prompts`` when last_tool_use was seen
     after_interrupt: bool = False
 
     def reset_context(self) -> None:
@@ -149,7 +158,7 @@ class FileState:
         self.session_id = None
         self.tools = {}
         self.last_tool_use = self.last_side_tool_use = None
-        self.prompts = 0
+        self.prompts = self.tool_prompt = 0
         self.after_interrupt = False
 
     @classmethod
@@ -264,6 +273,7 @@ class _FileReader:
             uuid=record.get("uuid") if isinstance(record.get("uuid"), str) else None,
             after_tool_use_id=s.last_side_tool_use if side else s.last_tool_use,
             prompt_index=s.prompts, agent_id=agent_id, key=key, meta=meta or {},
+            prompts_since_tool=0 if side else s.prompts - (s.tool_prompt if s.last_tool_use else 0),
         ))
 
     # -- records --------------------------------------------------------------
@@ -309,6 +319,7 @@ class _FileReader:
                     self.state.last_side_tool_use = block["id"]
                 else:
                     self.state.last_tool_use = block["id"]
+                    self.state.tool_prompt = self.state.prompts
                     if block.get("name") in TASK_TOOLS:
                         self.state.tools[block["id"]] = str(block["name"])
 
@@ -387,6 +398,24 @@ class _FileReader:
             result.malformed += 1
 
 
+def _open_regular(path: Path):
+    """``path`` opened for binary reading, only if it is a regular file.
+
+    Opened non-blocking and checked before any read: a FIFO, socket or device put
+    where a transcript is expected must not hang the worker (OSError instead).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _head_hash(fh, length: int) -> str:
     fh.seek(0)
     return hashlib.sha1(fh.read(length)).hexdigest()
@@ -397,7 +426,7 @@ def _read_file(path: Path, state: FileState, redact: Callable[[str], str], resul
     """Read one file from ``state.offset``; evidence goes to ``result.items``."""
     reader = _FileReader(path, state, redact, agent_id=agent_id, out=result.items)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = _open_regular(path)
     except OSError as exc:
         result.errors.append(f"{path}: {type(exc).__name__}: {exc}")
         return
@@ -488,7 +517,7 @@ def _scan(fh, reader: _FileReader, result: ReadResult, *, final: bool, max_bytes
 
 def _first_session_id(path: Path) -> str | None:
     try:
-        with open(path, "rb") as fh:
+        with _open_regular(path) as fh:
             for _ in range(20):
                 line = fh.readline(DEFAULT_MAX_LINE_BYTES)
                 if not line:
