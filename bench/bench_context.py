@@ -44,7 +44,8 @@ HOOK = [sys.executable, "-S", str(ROOT / "offmem" / "hooks" / "run.py")]
 LEAN_HOOK = [sys.executable, "-S", "-c", (
     f"import sys; sys.path[0] = {str(ROOT)!r}\n"
     "import offmem.context\n"
-    "from offmem.hooks.capture import data_home, main\n"
+    "from offmem.hooks.capture import main\n"
+    "from offmem.lean.home import data_home\n"
     "def lean(project, session_id=None, settings=None):\n"
     "    from offmem.retrieval.session import session_start_block\n"
     "    return session_start_block(data_home(), project, session_id)\n"
@@ -77,8 +78,9 @@ def describe(values: list[float]) -> str:
 
 def fill(db_path: Path, project: str, count: int, seed: int) -> None:
     """``count`` observations over 500 sessions and 90 days, with summaries."""
-    from offmem.store.db import Store, now_iso, transaction
-    from offmem.summarize.types import Observation, SessionSummary
+    from offmem.lean.clock import now_iso
+    from offmem.records import Observation, SessionSummary
+    from offmem.store.db import Store, transaction
 
     rng = random.Random(seed)
     files = [f"src/module_{i}/file_{j}.py" for i in range(40) for j in range(10)]

@@ -8,7 +8,7 @@ present, in that question's session, in:
     the tool events offmem stores today: the PostToolUse / PostToolUseFailure
     payloads ``offmem import-transcripts`` makes of the main thread
     (:func:`offmem.portability.transcripts.transcript_events`), passed through the
-    hook's own :func:`offmem.hooks.capture.build_record` (skip-list, field clipping
+    hook's own :func:`offmem.store.events.build_record` (skip-list, field clipping
     at ``capture.max_field_chars``) and redacted like the worker's privacy stage;
 ``stored``
     everything offmem stores today: those tool events plus the typed prompts and
@@ -48,10 +48,11 @@ sys.path.insert(0, str(ROOT))
 os.environ["OFFMEM_HOME"] = tempfile.mkdtemp(prefix="offmem-bench-evidence-")  # defaults, not the user's config
 atexit.register(shutil.rmtree, os.environ["OFFMEM_HOME"], True)
 
-from offmem.hooks import capture  # noqa: E402
+from offmem.lean.settings import capture_settings  # noqa: E402
 from offmem.portability.transcripts import transcript_events  # noqa: E402
 from offmem.privacy.redact import Redactor  # noqa: E402
 from offmem.retrieval.tokens import count_tokens  # noqa: E402
+from offmem.store.events import build_record  # noqa: E402
 from offmem.transcript import EVIDENCE_KINDS, read_transcript  # noqa: E402
 
 DEFAULT_CORPUS = ROOT / "eval" / "transcripts"
@@ -76,7 +77,7 @@ def stored_today(path: Path, settings: dict, redactor: Redactor) -> tuple[str, s
     _, events = transcript_events(path)
     tools, others = [], []
     for ev in events:
-        record = capture.build_record(dict(ev.payload), settings)
+        record = build_record(dict(ev.payload), settings)
         if record is None:
             continue
         payload = record["payload"]
@@ -100,7 +101,7 @@ def measure(corpus: Path, only: list[str] | None) -> dict:
     if only:
         queries = [q for q in queries if q["session"] in only]
     redactor = Redactor()
-    settings = capture.capture_settings(os.environ["OFFMEM_HOME"])
+    settings = capture_settings(os.environ["OFFMEM_HOME"])
     texts: dict[str, dict] = {}
     volume = collections.defaultdict(lambda: {"items": 0, "tokens": 0})
     started = time.perf_counter()

@@ -56,8 +56,8 @@ def describe(times: list[float]) -> tuple[float, float]:
 
 def fill_store(home: Path, count: int) -> None:
     """``count`` observations of PROJECT over 500 sessions, plus summaries."""
+    from offmem.records import Observation, SessionSummary
     from offmem.store.db import Store, transaction
-    from offmem.summarize.types import Observation, SessionSummary
 
     rng = random.Random(7)
     files = [f"src/module_{i}/file_{j}.py" for i in range(40) for j in range(10)]

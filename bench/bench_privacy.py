@@ -99,18 +99,20 @@ def throughput() -> None:
 def stage(events: int, home: Path) -> None:
     os.environ["OFFMEM_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    from offmem.hooks import capture
+    from offmem.lean.settings import capture_settings
     from offmem.privacy import Redactor
     from offmem.privacy.stage import PrivacyStage, checkpoint
     from offmem.store.db import Store
+    from offmem.store.events import build_record, store_event
+    from offmem.store.light import connect_durable
 
     tool = next(json.loads(line) for line in FIXTURES.read_text().splitlines() if '"PostToolUse"' in line)
     output = "\n".join(f"line {i}: ok" for i in range(200)) + "\nDB_PASSWORD=hunter22\n"
-    conn = capture.connect(str(home / "offmem.db"), 10)
+    conn = connect_durable(str(home / "offmem.db"), 10)
     for i in range(events):
-        record = capture.build_record({**tool, "tool_use_id": f"toolu_s{i}", "tool_response": {"stdout": output}},
-                                      capture.capture_settings(str(home)))
-        capture.store(conn, record)
+        record = build_record({**tool, "tool_use_id": f"toolu_s{i}", "tool_response": {"stdout": output}},
+                              capture_settings(str(home)))
+        store_event(conn, record)
     conn.close()
     with Store.open(home / "offmem.db") as store:
         privacy = PrivacyStage(Redactor())

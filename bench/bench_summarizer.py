@@ -34,9 +34,9 @@ from sessions import session_payloads  # noqa: E402
 
 from offmem.config import Settings  # noqa: E402
 from offmem.errors import SummarizerError  # noqa: E402
+from offmem.records import EventRecord  # noqa: E402
 from offmem.summarize import rules  # noqa: E402
 from offmem.summarize.llamacpp import LlamaCppSummarizer, extra_buffers_wanted  # noqa: E402
-from offmem.summarize.types import EventRecord  # noqa: E402
 from tests.support.fixture_events import PROJECT, session_context, session_events  # noqa: E402
 from tests.support.models import assemble_qwen, smollm2_path  # noqa: E402
 

@@ -76,7 +76,9 @@ def main() -> None:
         offmem = str(Path(sys.executable).parent / "offmem")
         subprocess.run([offmem, "pull-models", "--defaults"], env=env, check=True, capture_output=True)
 
-        from offmem.hooks.capture import build_record, capture_settings, connect, store
+        from offmem.lean.settings import capture_settings
+        from offmem.store.events import build_record, store_event as store
+        from offmem.store.light import connect_durable as connect
 
         settings = capture_settings(str(home))
         home.mkdir(parents=True, exist_ok=True)

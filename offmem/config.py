@@ -17,13 +17,14 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from offmem.config_cache import CONFIG_FILE, data_home, read_cache, write_cache
+from offmem.lean.config_cache import CONFIG_FILE, ConfigFileError, parse_file
+from offmem.lean.home import data_home
 from offmem.errors import ConfigError  # defined with offmem's other errors; re-exported here
 
 
 def data_dir() -> Path:
     """The data directory: ``$OFFMEM_HOME``, else ``~/.offmem``; ``~`` is expanded and a relative
-    path is taken under the home directory (see :func:`offmem.config_cache.data_home`)."""
+    path is taken under the home directory (see :func:`offmem.lean.home.data_home`)."""
     return Path(data_home())
 
 
@@ -192,24 +193,11 @@ def read_config_file(home: Path | str) -> dict:
 
 
 def _read_toml(path: Path) -> dict:
-    """The parsed config file, through a JSON cache keyed by mtime and size."""
+    """The parsed config file, through a JSON cache keyed by mtime and size (:func:`offmem.lean.config_cache.parse_file`)."""
     try:
-        st = path.stat()
-    except OSError:
-        return {}
-    cached = read_cache(str(path), st)
-    if cached is not None:
-        return cached
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    write_cache(str(path), st, data)
-    return data
+        return parse_file(str(path))
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from exc.__cause__
 
 
 def _env_overrides(settings: Settings) -> dict:

@@ -122,7 +122,7 @@ LLAMA_INSTALL = ('CMAKE_ARGS="{cmake}" {py} -m pip install --force-reinstall --n
 
 def probe_llama_cpp(timeout: float = 60.0) -> dict:
     """Import llama_cpp in a child process; ``{"error": ...}`` when that fails or crashes."""
-    from offmem.hooks.kick import python_flags
+    from offmem.worker.launch import python_flags
 
     try:  # isolated, and not in the project: its llama_cpp.py or json.py must not be what gets imported
         done = subprocess.run([sys.executable, *python_flags(), "-c", _LLAMA_PROBE], capture_output=True, text=True,
@@ -256,11 +256,6 @@ def _spool_files(home: Path) -> tuple[int, int]:
     return len(list(spool.glob("*.json"))), len(list(spool.glob("*.bad")))
 
 
-def _open_plain(path: Path) -> sqlite3.Connection:
-    """A connection that neither creates nor migrates the database."""
-    return sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5.0)
-
-
 def _corrupt(path: Path, why: str) -> Check:
     return Check("database", FAIL, f"{path} is damaged: {why}",
                  f"mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}  "
@@ -268,6 +263,7 @@ def _corrupt(path: Path, why: str) -> Check:
 
 
 def check_database(ctx: Context) -> list[Check]:
+    from offmem.store.examine import integrity_problems, open_plain, queue_depth, schema_version
     from offmem.store.migrations import LATEST
 
     path = ctx.settings.db_path
@@ -275,11 +271,11 @@ def check_database(ctx: Context) -> list[Check]:
         return [Check("database", WARN, f"no database yet at {path}; the first hook event creates it",
                       "offmem install  # then start a Claude Code session")]
     try:
-        conn = _open_plain(path)
+        conn = open_plain(path)
         try:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-            version = _schema_version(conn)
-            depth = _queue_depth(conn)
+            problems = integrity_problems(conn, 5)
+            version = schema_version(conn)
+            depth = queue_depth(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -287,24 +283,6 @@ def check_database(ctx: Context) -> list[Check]:
     if problems != ["ok"]:
         return [_corrupt(path, "; ".join(problems)[:300])]
     return [_database_state(ctx, version, LATEST, depth)]
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    """The highest applied migration (what ``migrate`` goes by), else ``user_version``."""
-    try:
-        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    except sqlite3.OperationalError:  # no migrations table: never migrated
-        row = None
-    if row and row[0] is not None:
-        return int(row[0])
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def _queue_depth(conn: sqlite3.Connection) -> int | None:
-    try:
-        return conn.execute("SELECT count(*) FROM events WHERE status = 'pending'").fetchone()[0]
-    except sqlite3.OperationalError:  # no events table: an empty, unmigrated file
-        return None
 
 
 def _database_state(ctx: Context, version: int, latest: int, depth: int | None) -> Check:
@@ -375,12 +353,10 @@ def _chroma_collection(ctx: Context) -> Check:
 def _outbox_note(settings: Settings) -> str:
     if not settings.db_path.exists():
         return ""
+    from offmem.store.examine import outbox_size
+
     try:
-        conn = _open_plain(settings.db_path)
-        try:
-            pending = conn.execute("SELECT count(*) FROM vector_outbox").fetchone()[0]
-        finally:
-            conn.close()
+        pending = outbox_size(settings.db_path, readonly=False)
     except sqlite3.DatabaseError:
         return ""
     return f", {pending} observations waiting to be embedded"
@@ -573,7 +549,7 @@ def check_mcp(ctx: Context) -> list[Check]:
 
 
 def check_worker(ctx: Context) -> list[Check]:
-    from offmem.hooks.kick import worker_running
+    from offmem.worker.launch import worker_running
 
     settings = ctx.settings
     if not settings.home.is_dir() or not worker_running(str(settings.home)):

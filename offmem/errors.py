@@ -26,9 +26,10 @@ they are raised, or validation errors whose message is shown as part of another 
 
     AlreadyRunning      (offmem.worker.runner)       another worker holds the lock; this one exits
     BatchConflict       (offmem.pipeline)            a batch's events stopped being pending; rolled back
+    ConfigFileError     (offmem.lean.config_cache)   config.toml cannot be parsed (a ValueError; offmem.config raises ConfigError)
     LineError           (offmem.portability.lines)   an import line is not a memory (a ValueError)
     NoAnswer            (offmem.retrieval.hook)      the worker gave no usable answer in time
-    NotAPayload         (offmem.hooks.capture)       hook input is not a payload (a ValueError)
+    NotAPayload         (offmem.store.events)        hook input is not a payload (a ValueError)
     SettingsInputError  (offmem.web.settings_form)   a settings form value is invalid (a ValueError)
     ToolFailure         (offmem.mcp_server)          an MCP tool's error result
 

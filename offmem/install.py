@@ -52,7 +52,7 @@ def hook_command(fast: bool = True) -> str:
         command = shlex.quote(str(script))
     home = os.environ.get("OFFMEM_HOME")
     if home:  # an explicit data directory at install time is the hooks' data directory too
-        from offmem.config_cache import data_home  # ~ expanded, a relative path under $HOME, as everywhere
+        from offmem.lean.home import data_home  # ~ expanded, a relative path under $HOME, as everywhere
 
         command = f"OFFMEM_HOME={shlex.quote(str(Path(data_home()).resolve()))} {command}"
     return command
@@ -294,7 +294,7 @@ def install_mcp(env_home: str | None = None) -> dict:
     servers = data.get("mcpServers")
     if not isinstance(servers, dict):
         servers = {}
-    from offmem.hooks.kick import python_flags
+    from offmem.worker.launch import python_flags
 
     cmd = [sys.executable, *python_flags(), "-m", "offmem"]  # isolated: nothing from the project Claude runs it in
     entry: dict = {"type": "stdio", "command": cmd[0], "args": [*cmd[1:], "mcp"]}

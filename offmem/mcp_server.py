@@ -24,9 +24,9 @@ from pydantic import Field
 from offmem.config import load_settings
 from offmem.errors import OffmemError
 from offmem.project import project_name, project_root
+from offmem.records import OBSERVATION_TYPES
 from offmem.retrieval import memories
 from offmem.retrieval.format import clean, day
-from offmem.summarize.types import OBSERVATION_TYPES
 
 MAX_OUTPUT_CHARS = 20_000
 FIELD_CHARS = 2_000  # per narrative or fact in get_observations

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from offmem.errors import SummarizerError
+from offmem.records import EventRecord, Observation
 from offmem.store.db import Store, transaction
 from offmem.summarize import rules
-from offmem.summarize.types import EventRecord, Observation, SessionContext
+from offmem.summarize.types import SessionContext
 
 TOOL_KINDS = ("PostToolUse", "PostToolUseFailure")
 BOUNDARY_KINDS = ("Stop", "SessionEnd", "PreCompact")
@@ -261,10 +262,7 @@ class Pipeline:
         if not ctx.prompts and not ctx.observations:
             return None
         if ev.kind == "SessionEnd":
-            existing = self.store.conn.execute(
-                "SELECT 1 FROM summaries WHERE session_id = ?", (ev.session_id,)
-            ).fetchone()
-            if existing and not self._changed_since_summary(ev.session_id):
+            if self.store.has_summary(ev.session_id) and not self.store.changed_since_summary(ev.session_id):
                 return None
         draft = rules.summarize_session(ctx)
         if self.summarizer is None:
@@ -275,11 +273,3 @@ class Pipeline:
             self.last_error = f"summarizer: {exc}"
             self.log(f"session summary fell back to rules for {ev.session_id}: {exc}")
             return draft
-
-    def _changed_since_summary(self, session_id: str) -> bool:
-        row = self.store.conn.execute(
-            "SELECT (SELECT max(created_at) FROM observations WHERE session_id = ?) >"
-            " (SELECT updated_at FROM summaries WHERE session_id = ?)",
-            (session_id, session_id),
-        ).fetchone()
-        return bool(row and row[0])

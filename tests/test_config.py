@@ -57,7 +57,7 @@ def test_save_writes_only_changes_and_round_trips(offmem_home):
 
 
 def test_hook_sees_config_changes_through_the_cache(offmem_home):
-    from offmem.hooks.capture import capture_settings
+    from offmem.lean.settings import capture_settings
 
     offmem_home.mkdir()
     config = offmem_home / "config.toml"

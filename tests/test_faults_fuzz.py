@@ -23,6 +23,8 @@ from conftest import INSTALLED_HOOK
 from support.durability import memory_home  # noqa: F401
 
 from offmem.hooks import capture
+from offmem.lean.settings import capture_settings
+from offmem.store import events
 from offmem.pipeline import Pipeline
 from offmem.store.db import Store
 
@@ -130,7 +132,7 @@ def check_output(code, out: str) -> None:
 def expected_row_key(raw: bytes, settings_: dict, counter: list):
     """What the hook should store for ``raw``: None (nothing), or a key unique per stored row."""
     try:
-        record = capture.build_record(capture.parse(raw), settings_)
+        record = events.build_record(events.parse(raw), settings_)
     except ValueError:
         return None  # malformed, or a payload without session or tool name: logged and dropped
     if record is None:
@@ -156,7 +158,7 @@ def process_all(home) -> int:
 
 def test_ten_thousand_fuzzed_payloads_in_process(memory_home):  # noqa: F811
     home = memory_home
-    hook_settings = capture.capture_settings(str(home))
+    hook_settings = capture_settings(str(home))
     keys: set = set()
     counter = [0]
     examples = [0]

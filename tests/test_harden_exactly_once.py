@@ -29,11 +29,14 @@ from support.polling import wait_for
 
 from offmem.config import load_settings
 from offmem.hooks import capture
+from offmem.lean.settings import capture_settings
 from offmem.pipeline import BatchPolicy, Pipeline
 from offmem.privacy.stage import PrivacyStage
+from offmem.records import SessionSummary
 from offmem.store.db import Store
+from offmem.store.events import build_record
+from offmem.store.spool import spool_record
 from offmem.summarize.base import merge_observation
-from offmem.summarize.types import SessionSummary
 
 PROJECT = "/home/dev/shop-api"
 RULES = {"OFFMEM_SUMMARIZER_BACKEND": "rules", "OFFMEM_EMBEDDER_BACKEND": "none", "OFFMEM_WORKER_PORT": "0"}
@@ -281,12 +284,12 @@ def test_forgetting_a_session_while_its_summary_is_with_the_model_sticks(offmem_
 
 def spool_files(home: Path, scripts: list[list[dict]]) -> list[Path]:
     """The events as the hook spools them when SQLite cannot take them (its own functions)."""
-    settings = capture.capture_settings(str(home))
+    settings = capture_settings(str(home))
     paths = []
     for script in scripts:
         for payload in script:
-            record = capture.build_record(payload, settings)
-            paths.append(Path(capture.spool_to_file(str(home), record)))
+            record = build_record(payload, settings)
+            paths.append(Path(spool_record(str(home), record)))
     return paths
 
 

@@ -261,7 +261,7 @@ def test_a_payload_too_deep_for_the_hook_is_spooled_raw_and_the_worker_sets_it_a
 @pytest.mark.parametrize("case", sorted(VALID_BUT_AWKWARD))
 def test_raw_spool_files_of_valid_payloads_are_stored_by_offmem_process(offmem_home, tmp_path, case):
     """What the worker makes of a raw spool file the hook wrote (its own function), run from another folder."""
-    from offmem.hooks.capture import spool_raw
+    from offmem.store.spool import spool_raw
 
     spool_raw(str(offmem_home), VALID_BUT_AWKWARD[case]())
     elsewhere = tmp_path / "elsewhere"

@@ -142,7 +142,7 @@ def test_the_doctors_llama_cpp_probe_imports_nothing_from_the_project(offmem_hom
 
 
 def test_isolation_flags_for_this_interpreter():
-    from offmem.hooks.kick import python_flags, worker_argv
+    from offmem.worker.launch import python_flags, worker_argv
 
     flags = python_flags()
     assert flags == ["-I"]  # the test venv hides the user site anyway: nothing is lost by -I
@@ -175,7 +175,7 @@ def test_the_registered_mcp_server_imports_nothing_from_the_project(offmem_home,
 
 def _flags_under(python: str, home: Path) -> list[str]:
     code = (f"import sys; sys.path.insert(0, {str(HOOK_LAUNCHER.parents[2])!r})\n"
-            "from offmem.hooks.kick import python_flags; print(' '.join(python_flags()))")
+            "from offmem.worker.launch import python_flags; print(' '.join(python_flags()))")
     done = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=60,
                           env={"HOME": str(home), "PATH": os.environ.get("PATH", "")})
     assert done.returncode == 0, done.stderr

@@ -9,8 +9,8 @@ from conftest import fixture_payloads, replay, run_hook
 
 from offmem.errors import SummarizerError
 from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.records import Observation
 from offmem.store.db import Store
-from offmem.summarize.types import Observation
 
 SESSION1 = "aec79197-7a7d-4653-bf2b-6e40ad63e1d2"
 

@@ -43,7 +43,10 @@ def leaked(home: Path) -> list[str]:
 
 
 def test_the_long_text_really_puts_the_opening_tag_in_the_clipped_middle():
-    from offmem.hooks.capture import DEFAULT_MAX_FIELD_CHARS, clip
+    from offmem.lean.settings import DEFAULTS
+    from offmem.store.events import clip
+
+    DEFAULT_MAX_FIELD_CHARS = DEFAULTS["capture"]["max_field_chars"]
 
     text = long_text_with_private_in_the_middle()
     clipped = clip(text, DEFAULT_MAX_FIELD_CHARS)

@@ -18,6 +18,7 @@ import pytest
 from conftest import run_hook
 from support.polling import wait_for
 from offmem.config import ContextSettings, load_settings
+from offmem.lean.settings import DEFAULTS
 from offmem.retrieval import hook, prompt_memories
 from tests.support.seed import add_observation, days_ago, flood
 
@@ -89,7 +90,7 @@ def test_respects_the_memory_count_and_token_budget(store, settings):
 
 def test_hook_defaults_match_the_settings_defaults():
     defaults = {f.name: f.default for f in fields(ContextSettings)}
-    assert hook.DEFAULT_TIMEOUT_MS == defaults["prompt_timeout_ms"] == 300
+    assert DEFAULTS["context"]["prompt_timeout_ms"] == defaults["prompt_timeout_ms"] == 300
     assert hook.DEFAULT_MIN_CHARS == defaults["prompt_min_chars"]
 
 

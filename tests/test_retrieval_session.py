@@ -120,7 +120,10 @@ def test_lean_hook_path_gives_the_same_block(store, settings, offmem_home, monke
     from dataclasses import fields
 
     from offmem.config import ContextSettings
-    from offmem.retrieval.session import DEFAULT_BUDGET_TOKENS, DEFAULT_MAX_SUMMARIES, session_start_block
+    from offmem.lean.settings import DEFAULTS
+    from offmem.retrieval.session import session_start_block
+
+    DEFAULT_BUDGET_TOKENS, DEFAULT_MAX_SUMMARIES = DEFAULTS["context"]["budget_tokens"], DEFAULTS["context"]["max_summaries"]
 
     defaults = {f.name: f.default for f in fields(ContextSettings)}
     assert (DEFAULT_BUDGET_TOKENS, DEFAULT_MAX_SUMMARIES) == (defaults["budget_tokens"], defaults["max_summaries"])

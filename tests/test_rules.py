@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from conftest import fixture_payloads
 
+from offmem.records import EventRecord
 from offmem.summarize import rules
-from offmem.summarize.types import EventRecord, SessionContext
+from offmem.summarize.types import SessionContext
 
 PROJECT = "/home/dev/shop-api"
 

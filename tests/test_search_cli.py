@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from offmem.cli.main import load_commands
 from offmem.config import load_settings
+from offmem.records import Observation
 from offmem.search.indexer import get_indexer
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
 from offmem.web.security import load_or_create_token
 from offmem.worker.app import create_app
 from offmem.worker.runner import Worker

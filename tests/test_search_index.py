@@ -120,8 +120,8 @@ def test_updates_and_deletes_reach_chroma(store, indexer, embedder, memories):
 CRASH_AFTER_SQLITE = textwrap.dedent("""
     import os, sys
     from offmem.config import load_settings
+    from offmem.records import Observation
     from offmem.store.db import Store, transaction
-    from offmem.summarize.types import Observation
     store = Store.open(load_settings().db_path)
     with transaction(store.conn):
         store.insert_observation(Observation(type="bugfix", title="Goroutine leak in the metrics reporter",

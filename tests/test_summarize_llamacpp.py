@@ -15,10 +15,10 @@ import pytest
 
 from offmem.config import Settings
 from offmem.errors import SummarizerError
+from offmem.records import OBSERVATION_TYPES, Observation
 from offmem.summarize import prompts, rules, validate
 from offmem.summarize.llamacpp import LlamaCppSummarizer
 from offmem.summarize.registry import get_summarizer
-from offmem.summarize.types import OBSERVATION_TYPES, Observation
 from tests.support.fixture_events import PROJECT, session_context, session_events
 from tests.support.models import qwen_gguf, smollm2_gguf  # noqa: F401 - session fixtures
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from offmem.config import ConfigError, Settings
+from offmem.records import OBSERVATION_TYPES, EventRecord, SessionSummary
 from offmem.summarize import prompts, rules
 from offmem.summarize.base import merge_observation, merge_summary
 from offmem.summarize.registry import get_summarizer
-from offmem.summarize.types import OBSERVATION_TYPES, EventRecord, SessionSummary
 from tests.support.fixture_events import PROJECT, session_context, session_events
 
 

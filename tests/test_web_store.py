@@ -9,8 +9,8 @@ import pytest
 from conftest import fixture_payloads, replay
 from offmem.config import load_settings
 from offmem.pipeline import Pipeline
+from offmem.records import Observation
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
 from offmem.web.forget import forget_observations, forget_session, sync_vectors
 from offmem.web.queries import Cursor, changes_since, current_cursor, feed, observation_detail, session_detail
 

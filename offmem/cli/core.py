@@ -99,7 +99,7 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Where hooks are installed, and what is stored for the current project."""
-    from offmem.hooks.kick import worker_running
+    from offmem.worker.launch import worker_running
     from offmem.install import installed_events, mcp_installed, settings_path
     from offmem.store.db import Store, file_size
 

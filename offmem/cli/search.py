@@ -201,7 +201,7 @@ def _reindex_here(settings) -> dict:
 @app.command()
 def reindex(as_json: bool = typer.Option(False, "--json")) -> None:
     """Rebuild the semantic index (Chroma) from the database with the configured embedder."""
-    from offmem.hooks.kick import worker_running
+    from offmem.worker.launch import worker_running
 
     settings = load_settings()
     if not settings.db_path.exists():

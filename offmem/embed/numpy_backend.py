@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offmem.embed import FolderEmbedder, ModelCache
+from offmem.embed.base import FolderEmbedder, ModelCache
 from offmem.errors import ModelError
 
 # Padded tokens per forward pass. Attention scores take heads * tokens * longest * 4

@@ -19,7 +19,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from offmem.embed import FolderEmbedder, ModelCache
+from offmem.embed.base import FolderEmbedder, ModelCache
 from offmem.errors import ModelError
 
 _MODELS = ModelCache()

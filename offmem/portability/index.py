@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 
 def outbox_size(db_path) -> int:
+    """Observation changes the vector index has not applied yet (0 for a database without an outbox)."""
     import sqlite3
 
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    from offmem.store.examine import outbox_size as waiting
+
     try:
-        return conn.execute("SELECT count(*) FROM vector_outbox").fetchone()[0]
+        return waiting(db_path)
     except sqlite3.OperationalError:
         return 0
-    finally:
-        conn.close()
 
 
 def sync_vectors(settings, progress: Callable[[int, int], None] | None = None) -> str:
@@ -24,7 +24,7 @@ def sync_vectors(settings, progress: Callable[[int, int], None] | None = None) -
     without an embedder, or when Chroma or the model is unavailable, the work stays
     queued for the next worker run and the note says why.
     """
-    from offmem.hooks.kick import worker_running
+    from offmem.worker.launch import worker_running
 
     if not settings.db_path.exists() or outbox_size(settings.db_path) == 0:
         return "semantic index: nothing to update"

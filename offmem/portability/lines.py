@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from offmem.summarize.types import OBSERVATION_TYPES
+from offmem.records import OBSERVATION_TYPES
 
 FORMAT = "offmem-memory"
 VERSION = 1

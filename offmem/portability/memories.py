@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from offmem.portability.lines import LIST_FIELDS, SUMMARY_FIELDS, TEXT_FIELDS, LineError, Memory, parse_line
+from offmem.records import Observation
+from offmem.store import observations, prompts, sessions
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation
 
 BATCH = 500
 
@@ -68,9 +68,8 @@ def _prompt_id(session: str, number: int | None, text: str) -> str:
 
 def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
     """Every memory of the store (or of one project) as :class:`Memory` objects."""
-    where, args = ("WHERE project = ?", (project,)) if project else ("", ())
     conn = store.conn
-    for row in conn.execute(f"SELECT * FROM observations {where} ORDER BY id", args):
+    for row in observations.iter_rows(conn, project):
         memory = Memory(
             project=row["project"], session=row["session_id"], time=row["created_at"], type=row["type"],
             title=row["title"], text=row["narrative"], subtitle=row["subtitle"], facts=_list(row["facts"]),
@@ -80,7 +79,7 @@ def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
         )
         memory.id = row["content_hash"] or memory.content_id()
         yield memory
-    for row in conn.execute(f"SELECT * FROM summaries {where} ORDER BY id", args):
+    for row in sessions.iter_rows(conn, project):
         memory = Memory(
             project=row["project"], session=row["session_id"], time=row["updated_at"], type="summary",
             title=_first_line(row["request"], "Session summary"),
@@ -89,7 +88,7 @@ def iter_memories(store: Store, project: str | None = None) -> Iterator[Memory]:
         )
         memory.id = memory.content_id()
         yield memory
-    for row in conn.execute(f"SELECT * FROM prompts {where} ORDER BY id", args):
+    for row in prompts.iter_rows(conn, project):
         text = row["text"]
         title = _first_line(text, "(empty prompt)")
         yield Memory(project=row["project"], session=row["session_id"], time=row["created_at"], type="prompt",
@@ -122,15 +121,8 @@ def _redact(memory: Memory, redactor) -> Memory:
     return memory
 
 
-def _touch_session(conn: sqlite3.Connection, memory: Memory, prompt_number: int = 0) -> None:
-    conn.execute(
-        "INSERT INTO sessions (id, project, started_at, last_activity_at, prompt_count, status)"
-        " VALUES (?, ?, ?, ?, ?, 'ended') ON CONFLICT(id) DO UPDATE SET"
-        " started_at = min(sessions.started_at, excluded.started_at),"
-        " last_activity_at = max(sessions.last_activity_at, excluded.last_activity_at),"
-        " prompt_count = max(sessions.prompt_count, excluded.prompt_count)",
-        (memory.session, memory.project, memory.time, memory.time, prompt_number),
-    )
+def _touch_session(conn, memory: Memory, prompt_number: int = 0) -> None:
+    sessions.touch_session(conn, memory.session, memory.project, memory.time, prompt_number)
 
 
 def _insert_observation(store: Store, memory: Memory) -> int | None:
@@ -142,30 +134,19 @@ def _insert_observation(store: Store, memory: Memory) -> int | None:
                                     search_text=memory.search_text, content_hash=memory.id)
 
 
-def _insert_summary(conn: sqlite3.Connection, memory: Memory) -> bool:
+def _insert_summary(conn, memory: Memory) -> bool:
     fields = {k: memory.summary.get(k, "") for k in SUMMARY_FIELDS}
     if not any(fields.values()):  # a summary written by another tool: its title and text
         fields["request"], fields["completed"] = memory.title, memory.text
-    row = conn.execute("SELECT * FROM summaries WHERE session_id = ?", (memory.session,)).fetchone()
+    row = sessions.summary_row(conn, memory.session)
     if row is not None and (all(row[k] == v for k, v in fields.items()) or row["updated_at"] >= memory.time):
         return False
-    values = (*fields.values(), json.dumps(memory.files_read), json.dumps(memory.files_modified), memory.backend)
-    if row is None:
-        conn.execute(
-            "INSERT INTO summaries (session_id, project, request, investigated, learned, completed, next_steps,"
-            " files_read, files_modified, backend, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (memory.session, memory.project, *values, memory.time, memory.time),
-        )
-    else:
-        conn.execute(
-            "UPDATE summaries SET request = ?, investigated = ?, learned = ?, completed = ?, next_steps = ?,"
-            " files_read = ?, files_modified = ?, backend = ?, updated_at = ? WHERE session_id = ?",
-            (*values, memory.time, memory.session),
-        )
+    sessions.write_summary_row(conn, memory.session, memory.project, fields, memory.files_read,
+                               memory.files_modified, memory.backend, memory.time, update=row is not None)
     return True
 
 
-def _insert_prompt(conn: sqlite3.Connection, memory: Memory) -> int | None:
+def _insert_prompt(conn, memory: Memory) -> int | None:
     """The prompt's number if it was added, None when the session already has it.
 
     A numbered prompt is the same prompt only at the same number, so a session where the user
@@ -175,22 +156,14 @@ def _insert_prompt(conn: sqlite3.Connection, memory: Memory) -> int | None:
     number = memory.prompt_number
     at_number = None
     if number is not None:
-        at_number = conn.execute("SELECT text FROM prompts WHERE session_id = ? AND prompt_number = ?",
-                                 (memory.session, number)).fetchone()
-        if at_number is not None and at_number[0] == memory.text:
+        at_number = prompts.prompt_at(conn, memory.session, number)
+        if at_number is not None and at_number == memory.text:
             return None
-    if (number is None or at_number is not None) and conn.execute(
-        "SELECT 1 FROM prompts WHERE session_id = ? AND text = ?", (memory.session, memory.text)
-    ).fetchone():
+    if (number is None or at_number is not None) and prompts.has_prompt(conn, memory.session, memory.text):
         return None
     if number is None or at_number is not None:
-        number = conn.execute(
-            "SELECT coalesce(max(prompt_number), 0) + 1 FROM prompts WHERE session_id = ?", (memory.session,)
-        ).fetchone()[0]
-    conn.execute(
-        "INSERT INTO prompts (session_id, project, prompt_number, text, created_at) VALUES (?, ?, ?, ?, ?)",
-        (memory.session, memory.project, number, memory.text, memory.time),
-    )
+        number = prompts.next_prompt_number(conn, memory.session)
+    prompts.insert_prompt(conn, memory.session, memory.project, number, memory.text, memory.time)
     return number
 
 

@@ -8,7 +8,7 @@ in ``toolUseResult``), and turn ends (``assistant`` records with
 ``stop_reason: end_turn``). They are turned back into hook payloads
 (SessionStart, UserPromptSubmit, PostToolUse / PostToolUseFailure, Stop,
 SessionEnd) and stored exactly as the hook stores them
-(:func:`offmem.hooks.capture.build_record` and :func:`~offmem.hooks.capture.store`:
+(:func:`offmem.store.events.build_record` and :func:`~offmem.store.events.store_event`:
 same skip-list, exclusions, clipping and prompt redaction), with the transcript's
 timestamps; the pipeline then processes them like live events.
 
@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offmem.hooks import capture
+from offmem.lean.clock import now_iso
+from offmem.lean.settings import capture_settings as hook_settings
 from offmem.portability.lines import LineError, normalize_time
-from offmem.store.db import Store, now_iso
+from offmem.store.db import Store
+from offmem.store.events import build_record
 
 LEDGER_PREFIX = "transcript:"
 SKIPPED_PROMPT_PREFIXES = ("<command-", "<local-command", "Caveat: ", "[Request interrupted")
@@ -266,18 +268,15 @@ def import_file(store: Store, path: Path, capture_settings: dict) -> FileResult:
         fresh.insert(0, TranscriptEvent(fresh[0].line, fresh[0].time,
                                         {**events[0].payload, "hook_event_name": "SessionStart", "source": "resume"}))
     for ev in fresh:
-        record = capture.build_record(dict(ev.payload), capture_settings)
+        record = build_record(dict(ev.payload), capture_settings)
         if record is None:
             result.skipped += 1
             continue
         record["created_at"] = ev.time
-        capture.store(store.conn, record)
+        store.store_event(record)
         result.events += 1
     entry = {"path": str(path), "lines": len(lines), "digest": _digest(lines), "imported_at": now_iso()}
-    store.conn.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (LEDGER_PREFIX + session, json.dumps(entry)),
-    )
+    store.set_meta(LEDGER_PREFIX + session, json.dumps(entry))
     return result
 
 
@@ -290,9 +289,9 @@ def import_transcripts(
     after_file: Callable[[FileResult], None] | None = None,
 ) -> TranscriptStats:
     """Import each transcript in ``files``; ``after_file`` runs after each (the CLI processes there)."""
-    settings = capture.capture_settings(str(home))
+    settings = hook_settings(str(home))
     stats = TranscriptStats()
-    store.conn.execute("PRAGMA synchronous=NORMAL")  # a backfill can be re-run; WAL keeps commit order
+    store.set_synchronous("NORMAL")  # a backfill can be re-run; WAL keeps commit order
     for number, path in enumerate(files, 1):
         try:
             result = import_file(store, path, settings)

@@ -20,6 +20,10 @@ the old bytes are gone from ``offmem.db`` and its WAL. Chroma: the triggers of
 migration m002 queue a delete for every removed observation in
 ``vector_outbox``; the caller applies the queue with the worker's indexer
 (:func:`offmem.portability.sync_vectors`), or the running worker does.
+
+Its deletes span every table at once, so this module runs its own SQL, one of the
+three places outside :mod:`offmem.store` that do (with :mod:`offmem.search` and
+:mod:`offmem.privacy.stage`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 When SQLite cannot take an event, the hook writes it to ``$OFFMEM_HOME/spool/``:
 ``<name>.tmp`` first, fsynced, then renamed ``<name>.json`` (a record) or
-``<name>.raw`` (the payload's bytes, :func:`offmem.hooks.capture.spool_raw`). The
-worker stores those in SQLite and deletes them (:meth:`offmem.store.db.Store.ingest_spool_dir`);
+``<name>.raw`` (the payload's bytes, :func:`offmem.store.spool.spool_raw`). The
+worker stores those in SQLite and deletes them (:func:`offmem.store.spool.ingest_spool_dir`);
 a file it cannot store is renamed ``<name>.bad``. Those files hold raw payloads, so
 the worker's privacy pass (:func:`tidy`) also deals with the ones left over:
 
@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from offmem.hooks.capture import PRIVATE_OPEN, RAW_MAGIC, strip_private, strip_private_fields
+from offmem.store.events import PRIVATE_OPEN, strip_private, strip_private_fields
+from offmem.store.spool import RAW_MAGIC
 
 ORPHAN_AGE_S = 600.0  # a hook renames its .tmp within milliseconds; ten minutes means it died
 BAD_MAX_AGE_S = 14 * 86400.0

@@ -19,6 +19,10 @@ in ``last_error``:
   its text is redacted all the same and it is never retried;
 * ``status = 'excluded'``: a tool event on a file inside ``capture.excluded_paths``
   (reading ``~/.ssh/config`` from an ordinary project); its payload is dropped.
+
+It rewrites payloads in place and checkpoints the WAL itself, so this module runs its
+own SQL, one of the three places outside :mod:`offmem.store` that do (with
+:mod:`offmem.search` and :mod:`offmem.privacy.forget`).
 """
 
 from __future__ import annotations

@@ -35,10 +35,10 @@ def index_line(obs: dict) -> str:
 def _list(value) -> list:
     """A list column, parsed from its JSON text when it comes straight from SQL."""
     if isinstance(value, str):
-        from offmem import _fastjson
+        from offmem.lean import fastjson
 
         try:
-            value = _fastjson.loads(value) if value else []
+            value = fastjson.loads(value) if value else []
         except ValueError:
             return []
     return value if isinstance(value, list) else []

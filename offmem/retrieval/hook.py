@@ -19,13 +19,15 @@ memory from a later prompt.
 import os
 import time
 
-from offmem import _fastjson
-from offmem.config_cache import cached_config, data_home as _data_home
+from offmem.lean import fastjson
+from offmem.lean.home import data_home
+from offmem.lean.log import log
+from offmem.lean.settings import DEFAULTS, context_settings
+from offmem.store.light import connect_light
+from offmem.store.meta import add_injected
+from offmem.worker.launch import worker_running
 
-# Defaults of offmem.config.ContextSettings (a test keeps them equal); reading
-# them here avoids importing dataclasses and pathlib on every prompt.
-DEFAULT_TIMEOUT_MS = 300
-DEFAULT_MIN_CHARS = 12
+DEFAULT_MIN_CHARS = DEFAULTS["context"]["prompt_min_chars"]
 PATH = "/api/prompt-context"
 _MAX_REPLY_BYTES = 1 << 20
 
@@ -35,10 +37,6 @@ FILLER = frozenset(
     again retry next more done good great nice fine cool lgtm looks perfect right correct agreed and the a
     now then too also just keep going try one same""".split()
 )
-
-
-def data_home() -> str:
-    return _data_home()  # ~ expanded, relative under $HOME: as the hook and worker resolve it
 
 
 def _words(text: str) -> list[str]:
@@ -55,37 +53,11 @@ def is_substantive(prompt: str, min_chars: int = DEFAULT_MIN_CHARS) -> bool:
     return len(topical) >= 2
 
 
-def context_settings(home: str, defaults: dict | None = None) -> dict:
-    """``[context]`` settings from the parsed-config cache and OFFMEM_CONTEXT_*, without offmem.config.
-
-    The hook refreshed the cache (``capture_settings``) before calling here, so it
-    reflects config.toml; only integer keys are read.
-    """
-    values = dict(defaults or {"prompt_timeout_ms": DEFAULT_TIMEOUT_MS, "prompt_min_chars": DEFAULT_MIN_CHARS})
-    try:
-        section = (cached_config(home) or {}).get("context") or {}
-        for key in values:
-            if key in section:
-                values[key] = int(section[key])
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
-    for key in values:
-        raw = os.environ.get("OFFMEM_CONTEXT_" + key.upper())
-        if raw is not None:
-            try:
-                values[key] = int(raw)
-            except ValueError:
-                pass
-    return values
-
-
 def worker_address(home: str) -> tuple[str, int] | None:
     """Host and port of the running worker, or None."""
-    from offmem.hooks.kick import worker_running
-
     try:
         with open(os.path.join(home, "worker.json"), encoding="utf-8") as fh:
-            state = _fastjson.loads(fh.read())
+            state = fastjson.loads(fh.read())
         host, port = str(state.get("host") or "127.0.0.1"), int(state["port"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -116,7 +88,7 @@ def _parse_reply(raw: bytes) -> dict:
     length = headers.get("content-length", "")
     if not length.isdigit() or len(body) < int(length):
         raise NoAnswer("reply without a complete Content-Length body")
-    reply = _fastjson.loads(body[: int(length)].decode("utf-8"))
+    reply = fastjson.loads(body[: int(length)].decode("utf-8"))
     if not isinstance(reply, dict):
         raise NoAnswer("reply is not a JSON object")
     return reply
@@ -133,7 +105,7 @@ def post_json(address: tuple[str, int], path: str, payload: dict, deadline: floa
         received = 0
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         sock.connect(address)
-        sock.sendall(_http_request(address, path, _fastjson.dumps(payload).encode("utf-8"), token))
+        sock.sendall(_http_request(address, path, fastjson.dumps(payload).encode("utf-8"), token))
         while received < _MAX_REPLY_BYTES:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -151,38 +123,6 @@ def post_json(address: tuple[str, int], path: str, payload: dict, deadline: floa
         sock.close()
 
 
-def add_injected(conn, session_id: str, ids) -> None:
-    """Add ``ids`` to meta ``injected:<session_id>`` (what the session was given), in one transaction."""
-    key = f"injected:{session_id}"
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        seen = set(_fastjson.loads(row[0])) if row else set()
-        seen.update(int(i) for i in ids)
-        conn.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, _fastjson.dumps(sorted(seen))),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def connect_light(home: str, timeout_s: float = 2.0):
-    """A ``_sqlite3`` connection to the store for bookkeeping writes.
-
-    ``synchronous=NORMAL``: in WAL mode a commit then skips the fsync; losing the
-    last bookkeeping write to a power cut costs at most one repeated memory.
-    """
-    import _sqlite3
-
-    conn = _sqlite3.connect(os.path.join(home, "offmem.db"), timeout=timeout_s, isolation_level=None)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
 def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float = 2.0) -> None:
     """Add ``ids`` to what session ``session_id`` was given."""
     conn = connect_light(home, timeout_s)
@@ -190,12 +130,6 @@ def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float
         add_injected(conn, session_id, ids)
     finally:
         conn.close()
-
-
-def _log(home: str, message: str) -> None:
-    from offmem.hooks.capture import log
-
-    log(home, message)
 
 
 def prompt_time_context(project: str, session_id: str, prompt: str) -> str | None:
@@ -216,7 +150,7 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
 
         reply = post_json(address, PATH, payload, deadline, read_token(home))
     except NoAnswer as exc:
-        _log(home, f"no prompt-time memory (time box {timeout_ms} ms): {exc}")
+        log(home, f"no prompt-time memory (time box {timeout_ms} ms): {exc}")
         return None
     if not reply.get("text"):
         return None
@@ -225,5 +159,5 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
         try:
             record_injected(home, session_id, ids)
         except Exception as exc:  # noqa: BLE001 - the memories still reach the prompt
-            _log(home, f"could not record prompt-time memories for {session_id}: {type(exc).__name__}: {exc}")
+            log(home, f"could not record prompt-time memories for {session_id}: {type(exc).__name__}: {exc}")
     return str(reply["text"])

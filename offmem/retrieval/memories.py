@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 
 from offmem.errors import OffmemError
-from offmem.summarize.types import OBSERVATION_TYPES
+from offmem.records import OBSERVATION_TYPES
 
 MAX_LIMIT = 50
 _TOKEN = re.compile(r"[^\W_]+")
-_COMPACT = "id, type, title, subtitle, session_id, origin, created_at"
 
 
 class MemoryRequestError(OffmemError):
@@ -30,17 +29,8 @@ def _fallback_fts(store, query: str, project: str, types, limit: int) -> list[di
     if not words:
         return []
     expression = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-    sql = (
-        "SELECT o.id, o.type, o.title, o.subtitle, o.project, o.session_id, o.created_at,"
-        " -bm25(observations_fts) AS score FROM observations_fts"
-        " JOIN observations o ON o.id = observations_fts.rowid WHERE observations_fts MATCH ? AND o.project = ?"
-    )
-    args: list = [expression, project]
-    if types:
-        sql += f" AND o.type IN ({','.join('?' * len(types))})"
-        args.extend(types)
-    rows = store.conn.execute(sql + " ORDER BY score DESC, o.id DESC LIMIT ?", [*args, limit]).fetchall()
-    return [dict(r) | {"ranks": {"fts": n, "vector": None}} for n, r in enumerate(rows, 1)]
+    rows = store.keyword_search(expression, project, types, limit)
+    return [r | {"ranks": {"fts": n, "vector": None}} for n, r in enumerate(rows, 1)]
 
 
 def check_types(types) -> list[str]:
@@ -79,12 +69,10 @@ def search_memories(store, query: str, project: str, *, types=None, limit: int =
 
 def _anchor_time(store, project: str, anchor_id: int | None, at) -> tuple[str, int | None]:
     if anchor_id is not None:
-        row = store.conn.execute(
-            "SELECT created_at FROM observations WHERE id = ? AND project = ?", (int(anchor_id), project)
-        ).fetchone()
-        if row is None:
+        when = store.observation_time(int(anchor_id), project)
+        if when is None:
             raise MemoryRequestError(f"no memory #{anchor_id} in project {project}; find ids with the search tool")
-        return row[0], int(anchor_id)
+        return when, int(anchor_id)
     if at is None or str(at).strip() == "":
         raise MemoryRequestError("give an anchor: a memory id, or a time such as 2025-01-31T14:00 or 3d (3 days ago)")
     from offmem.search.filters import iso, to_epoch
@@ -102,16 +90,7 @@ def timeline(store, project: str, *, anchor_id: int | None = None, at=None, befo
     before = max(0, min(int(before), 25))
     after = max(0, min(int(after), 25))
     when, anchor = _anchor_time(store, project, anchor_id, at)
-    key = anchor if anchor is not None else -1
-    older = store.conn.execute(
-        f"SELECT {_COMPACT} FROM observations WHERE project = ? AND (created_at < ? OR (created_at = ? AND id < ?))"
-        " ORDER BY created_at DESC, id DESC LIMIT ?", (project, when, when, key, before)
-    ).fetchall()
-    newer = store.conn.execute(
-        f"SELECT {_COMPACT} FROM observations WHERE project = ? AND (created_at > ? OR (created_at = ? AND id >= ?))"
-        " ORDER BY created_at, id LIMIT ?", (project, when, when, key, after + (1 if anchor is not None else 0))
-    ).fetchall()
-    items = [dict(r) for r in reversed(older)] + [dict(r) for r in newer]
+    items = store.around(project, when, anchor, before, after)
     return {"anchor_id": anchor, "at": when, "items": items}
 
 
@@ -140,10 +119,9 @@ def _title_of(text: str) -> str:
 def remember(store, project: str, text: str, *, title: str | None = None, type: str = "discovery",
              files=None, session_id: str | None = None) -> dict:
     """Store an explicit memory (origin ``remember``): searchable at once by keyword, embedded later."""
-    from offmem.store.db import transaction
-    from offmem.summarize.types import Observation
-
     from offmem.privacy import default_redactor
+    from offmem.records import Observation
+    from offmem.store.db import transaction
 
     redactor = default_redactor()  # an explicit memory is redacted like captured text
     body = redactor.redact_text((text or "").strip())

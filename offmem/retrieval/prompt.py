@@ -80,18 +80,16 @@ def similarities(store, prompt: str, project: str, embedder, chroma, settings) -
 
 
 def _full_rows(store, ids: list[int]) -> dict[int, dict]:
-    rows = store.conn.execute(
-        f"SELECT * FROM observations WHERE id IN ({','.join('?' * len(ids))})", ids
-    ).fetchall() if ids else []
+    """Whole rows of ``ids`` with their list columns parsed and their search text kept."""
     out = {}
-    for row in rows:
+    for oid, row in store.observation_rows(ids).items():
         data = dict(row)
         for key in ("facts", "concepts", "files_read", "files_modified"):
             try:
                 data[key] = json.loads(data.get(key) or "[]")
             except ValueError:
                 data[key] = []
-        out[data["id"]] = data
+        out[oid] = data
     return out
 
 

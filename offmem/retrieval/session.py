@@ -24,6 +24,7 @@ import os
 
 from offmem.retrieval.format import MCP_POINTER, Budget, detail_line, index_line, summary_line
 from offmem.retrieval.tokens import count_tokens
+from offmem.store import observations, sessions
 
 TYPE_WEIGHT = {
     "bugfix": 1.0,
@@ -48,83 +49,6 @@ HEAT_WINDOW = 2000  # newest observations whose files are counted
 HOT_FILES = 5
 SUMMARY_SHARE = 0.4  # at most this much of the budget for session summaries
 KEY_SHARE = 0.35  # and this much for key memories; the index takes the rest
-
-# Candidates carry their first file (modified, else read) for scoring; facts and
-# file lists stay raw JSON text until a memory is actually shown.
-_COLUMNS = (
-    "id, session_id, type, title, subtitle, facts, files_read, files_modified, narrative, origin, created_at,"
-    " julianday(created_at) AS jd,"
-    " coalesce(json_extract(files_modified, '$[0]'), json_extract(files_read, '$[0]')) AS main_file"
-)
-
-
-def _rows(conn, sql: str, args) -> list[dict]:
-    return [dict(r) for r in conn.execute(sql, args)]
-
-
-def recent_observations(conn, project: str, limit: int) -> list[dict]:
-    sql = f"SELECT {_COLUMNS} FROM observations WHERE project = ? ORDER BY created_at DESC, id DESC LIMIT ?"
-    return _rows(conn, sql, (project, limit))
-
-
-def important_observations(conn, project: str, limit: int) -> list[dict]:
-    sql = (
-        f"SELECT {_COLUMNS} FROM observations WHERE project = ?"
-        " AND (type IN ('bugfix', 'decision') OR origin = 'remember')"
-        " ORDER BY created_at DESC, id DESC LIMIT ?"
-    )
-    return _rows(conn, sql, (project, limit))
-
-
-def file_heat(conn, project: str, window: int = HEAT_WINDOW) -> dict[str, int]:
-    """How often each file was modified (2 points) or read (1) in the newest ``window`` memories."""
-    sql = (
-        "SELECT f, sum(w) FROM ("
-        " SELECT j.value AS f, 2 AS w FROM recent, json_each(recent.files_modified) j"
-        " UNION ALL SELECT j.value, 1 FROM recent, json_each(recent.files_read) j)"
-        " GROUP BY f ORDER BY 2 DESC LIMIT 64"
-    )
-    cte = (
-        "WITH recent AS (SELECT files_modified, files_read FROM observations WHERE project = ?"
-        " ORDER BY created_at DESC LIMIT ?) "
-    )
-    return {str(f): int(n) for f, n in conn.execute(cte + sql, (project, window)) if f}
-
-
-def hot_file_observations(conn, project: str, files: list[str], per_file: int = 2) -> list[dict]:
-    """The newest memories that modified each of ``files``."""
-    sql = (
-        f"SELECT {_COLUMNS} FROM observations o WHERE project = ? AND EXISTS"
-        " (SELECT 1 FROM json_each(o.files_modified) j WHERE j.value = ?)"
-        " ORDER BY created_at DESC, id DESC LIMIT ?"
-    )
-    found: list[dict] = []
-    for name in files:
-        found.extend(_rows(conn, sql, (project, name, per_file)))
-    return found
-
-
-def latest_summaries(conn, project: str, limit: int) -> list[dict]:
-    """The newest summary first, then the newest ones that still list next steps."""
-    rows = conn.execute(
-        "SELECT s.id, s.session_id, s.request, s.learned, s.completed, s.next_steps, s.updated_at,"
-        " se.started_at FROM summaries s LEFT JOIN sessions se ON se.id = s.session_id"
-        " WHERE s.project = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
-        (project, max(limit * 3, 6)),
-    ).fetchall()
-    rows = [dict(r) for r in rows]
-    if not rows or limit <= 0:
-        return []
-    chosen = [rows[0]] + [r for r in rows[1:] if (r.get("next_steps") or "").strip()]
-    chosen += [r for r in rows[1:] if r not in chosen]
-    return chosen[:limit]
-
-
-def project_counts(conn, project: str) -> tuple[int, int]:
-    sessions = conn.execute("SELECT count(*) FROM sessions WHERE project = ?", (project,)).fetchone()[0]
-    observations = conn.execute("SELECT count(*) FROM observations WHERE project = ?", (project,)).fetchone()[0]
-    return int(sessions), int(observations)
-
 
 def _title_key(obs: dict) -> str:
     return " ".join(str(obs.get("title") or "").lower().split())
@@ -228,28 +152,26 @@ class _Context:
 
 
 EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "summary_ids": []}
-# Defaults of offmem.config.ContextSettings (a test keeps them equal).
-DEFAULT_BUDGET_TOKENS = 1500
-DEFAULT_MAX_SUMMARIES = 3
 
 
 def build_session_context(store, project: str, settings) -> dict:
     """The SessionStart block for ``project``: ``{text, tokens, observation_ids, summary_ids}``."""
     conn = store.conn
     cfg = settings.context
-    sessions, total = project_counts(conn, project)
-    summaries = latest_summaries(conn, project, cfg.max_summaries)
+    session_count = sessions.count_sessions(conn, project)
+    total = observations.count(conn, project)
+    summaries = sessions.latest_summaries(conn, project, cfg.max_summaries)
     if not total and not summaries:
         return dict(EMPTY)
-    recent = recent_observations(conn, project, RECENT_WINDOW)
-    heat = file_heat(conn, project)
+    recent = observations.recent_candidates(conn, project, RECENT_WINDOW)
+    heat = observations.file_heat(conn, project, HEAT_WINDOW)
     hot = sorted(heat, key=lambda f: -heat[f])[:HOT_FILES]
-    candidates = recent + important_observations(conn, project, IMPORTANT_WINDOW)
-    candidates += hot_file_observations(conn, project, hot)
+    candidates = recent + observations.important_candidates(conn, project, IMPORTANT_WINDOW)
+    candidates += observations.hot_file_candidates(conn, project, hot)
     key = rank_key_memories(candidates, heat)
 
     ctx = _Context(cfg.budget_tokens)
-    ctx.budget.add(_header(project, sessions, total), ctx.reserve)
+    ctx.budget.add(_header(project, session_count, total), ctx.reserve)
     ctx.section(
         "Recent sessions, newest first:",
         ((summary_line(s), s) for s in summaries),
@@ -295,15 +217,16 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
     """
     import _sqlite3
 
-    from offmem.retrieval.hook import connect_light, context_settings, add_injected
-    from offmem.store.version import SCHEMA_VERSION
+    from offmem.lean.settings import context_settings
+    from offmem.store.light import DB_FILE, connect_light, schema_current
+    from offmem.store.meta import add_injected
 
-    if not os.path.exists(os.path.join(home, "offmem.db")):
+    if not os.path.exists(os.path.join(home, DB_FILE)):
         return ""
-    cfg = context_settings(home, {"budget_tokens": DEFAULT_BUDGET_TOKENS, "max_summaries": DEFAULT_MAX_SUMMARIES})
+    cfg = context_settings(home)
     conn = connect_light(home)
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        if not schema_current(conn):
             return ""  # not migrated yet: the hook's capture migrates before it gets here
         conn.row_factory = _sqlite3.Row
         result = build_session_context(_Store(conn), project, _Settings(cfg["budget_tokens"], cfg["max_summaries"]))

@@ -94,10 +94,10 @@ class EvalIndex:
 def build_index(corpus: list[dict], embedder, workdir: Path | None = None) -> EvalIndex:
     """A fresh SQLite + embedded Chroma store holding ``corpus``, fully indexed."""
     from offmem.config import load_settings
+    from offmem.records import Observation
     from offmem.search.chroma import ChromaIndex
     from offmem.search.indexer import Indexer
     from offmem.store.db import Store, transaction
-    from offmem.summarize.types import Observation
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="offmem-eval-"))
     settings = load_settings(workdir, env=False)

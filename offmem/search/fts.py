@@ -11,6 +11,9 @@ so exact identifiers and error strings rank first, and words of four letters or
 more also match by prefix after a light suffix strip (``rates`` → ``rate*``).
 In large stores, terms common to many memories are left out of the match when the
 query has rarer ones (see :data:`COMMON_RATIO`).
+
+The FTS5 and vector query code of :mod:`offmem.search` runs its own SQL (this module and
+:mod:`~offmem.search.hybrid`), one of the three places outside :mod:`offmem.store` that do.
 """
 
 from __future__ import annotations

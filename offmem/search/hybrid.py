@@ -10,6 +10,9 @@ out-of-scope memory. :class:`FusionParams` documents how each default was chosen
 
 Without an embedder or a reachable Chroma the search is keyword-only and says so
 in ``notes``; it never fails for that reason.
+
+Its candidate and scope queries are SQL of its own (with :mod:`~offmem.search.fts`, the
+search is one of the three places outside :mod:`offmem.store` that run SQL).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from offmem.search.documents import observation_id, vector_id
 from offmem.search.errors import SearchIndexError
 from offmem.search.filters import SearchFilters, parse_created
 from offmem.search.fts import DEFAULT_WEIGHTS, FtsWeights, fts_ranked
+from offmem.store.meta import get_meta
 
 DAY_S = 86400.0
 
@@ -89,8 +93,7 @@ def _conn(store):
 
 
 def _instance(conn) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'vectors.instance'").fetchone()
-    return row[0] if row else None
+    return get_meta(conn, "vectors.instance")
 
 
 def _file_candidates(conn, filters: SearchFilters) -> list[int]:

@@ -23,7 +23,9 @@ from offmem.embed import Embedder, get_embedder
 from offmem.search.chroma import ChromaIndex
 from offmem.search.documents import KIND, TEXT_FORMAT, embedding_text, vector_id, vector_metadata
 from offmem.search.errors import IndexMismatchError, SearchIndexError
+from offmem.store import outbox
 from offmem.store.db import Store, transaction
+from offmem.store.observations import observation_rows
 
 Progress = Callable[[int, int], None]
 
@@ -47,11 +49,7 @@ def instance_id(store: Store, create: bool = True) -> str | None:
 
 def enqueue_all(conn) -> int:
     """Queue every observation for (re)embedding; call inside a transaction."""
-    conn.execute("DELETE FROM vector_outbox WHERE kind = ?", (KIND,))
-    cur = conn.execute(
-        "INSERT INTO vector_outbox(kind, ref_id, op) SELECT ?, id, 'upsert' FROM observations ORDER BY id", (KIND,)
-    )
-    return cur.rowcount
+    return outbox.enqueue_all(conn, KIND)
 
 
 def index_identity(embedder: Embedder) -> dict:
@@ -60,7 +58,7 @@ def index_identity(embedder: Embedder) -> dict:
 
 
 def pending_count(conn) -> int:
-    return conn.execute("SELECT count(*) FROM vector_outbox").fetchone()[0]
+    return outbox.pending_count(conn)
 
 
 class Indexer:
@@ -119,7 +117,7 @@ class Indexer:
         instance = instance_id(store)
         with transaction(store.conn):
             enqueue_all(store.conn)
-            store.conn.execute("DELETE FROM meta WHERE key = ?", (META_COLLECTION,))
+            store.delete_meta(META_COLLECTION)
         if self.vectors.identity() == identity:
             self.vectors.delete(where={"db": instance})
         else:
@@ -151,14 +149,12 @@ class Indexer:
         total = pending_count(conn)
         done = 0
         while True:
-            rows = conn.execute(
-                "SELECT seq, kind, ref_id, op FROM vector_outbox ORDER BY seq LIMIT ?", (self.chunk,)
-            ).fetchall()
+            rows = outbox.next_batch(conn, self.chunk)
             if not rows:
                 break
             self._apply(conn, instance, rows)
             with transaction(conn):
-                conn.executemany("DELETE FROM vector_outbox WHERE seq = ?", [(r[0],) for r in rows])
+                outbox.remove(conn, [r[0] for r in rows])
             done += len(rows)
             self.indexed_this_run += len(rows)
             if progress is not None:
@@ -171,7 +167,7 @@ class Indexer:
             if kind == KIND:
                 latest[int(ref_id)] = op
         wanted = [i for i, op in latest.items() if op == "upsert"]
-        found = _observation_rows(conn, wanted)
+        found = observation_rows(conn, wanted)
         gone = [i for i in latest if i not in found]
         if found:
             ids = list(found)
@@ -210,18 +206,6 @@ class Indexer:
         except Exception as exc:  # noqa: BLE001 - status must always answer
             info["error"] = f"{type(exc).__name__}: {exc}"
         return info
-
-
-def _observation_rows(conn, ids: list[int]) -> dict:
-    if not ids:
-        return {}
-    found: dict = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        sql = f"SELECT * FROM observations WHERE id IN ({','.join('?' * len(part))})"
-        for row in conn.execute(sql, part):
-            found[int(row["id"])] = row
-    return {i: found[i] for i in ids if i in found}
 
 
 def get_indexer(settings) -> Indexer | None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from offmem.errors import SummarizerError
+from offmem.records import EventRecord, Observation, SessionSummary
 from offmem.summarize import prompts, validate
-from offmem.summarize.types import EventRecord, Observation, SessionContext, SessionSummary
+from offmem.summarize.types import SessionContext
 
 # Types that claim code was changed; a batch that modified no file gets the draft's type instead.
 CHANGING_TYPES = frozenset({"bugfix", "feature", "refactor"})

@@ -14,7 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from offmem.summarize.types import OBSERVATION_TYPES, EventRecord, Observation, SessionContext
+from offmem.records import OBSERVATION_TYPES, EventRecord, Observation
+from offmem.summarize.types import SessionContext
 
 # Field limits: also the schema's maxLength, so a constrained model cannot ramble
 # past max_tokens and leave truncated JSON behind.

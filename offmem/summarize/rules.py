@@ -12,7 +12,8 @@ import re
 import shlex
 
 from offmem.project import relative_path
-from offmem.summarize.types import EventRecord, Observation, SessionContext, SessionSummary
+from offmem.records import EventRecord, Observation, SessionSummary
+from offmem.summarize.types import SessionContext
 
 EDIT_TOOLS = {"Edit", "MultiEdit", "Write", "NotebookEdit"}
 READ_TOOLS = {"Read", "Grep", "Glob", "LS", "NotebookRead"}

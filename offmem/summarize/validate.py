@@ -28,8 +28,8 @@ import json
 import re
 
 from offmem.errors import SummarizerError
+from offmem.records import OBSERVATION_TYPES
 from offmem.summarize import prompts
-from offmem.summarize.types import OBSERVATION_TYPES
 
 
 class JunkOutputError(SummarizerError):

@@ -53,7 +53,7 @@ for the file's content.
 Privacy: every text goes through the caller's ``redact`` function (pass the
 configured :class:`offmem.privacy.Redactor`'s ``redact_text``, the same one the
 worker applies to events) after ``<private>…</private>`` spans are removed with
-the hook's own :func:`offmem.hooks.capture.strip_private`. The hook strips those
+the hook's own :func:`offmem.store.events.strip_private`. The hook strips those
 spans from prompts only; here they are stripped from every kind, since the agent
 and the compaction summary can quote what the user marked private. An item whose
 text is empty afterwards is dropped, like an all-private prompt.
@@ -76,7 +76,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from offmem.hooks.capture import strip_private
+from offmem.store.events import strip_private
 
 EVIDENCE_KINDS = (
     "assistant_text",

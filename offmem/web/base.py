@@ -10,8 +10,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from offmem.project import project_name
+from offmem.records import OBSERVATION_TYPES
 from offmem.store.db import Store
-from offmem.summarize.types import OBSERVATION_TYPES
 from offmem.web.queries import human_bytes
 from offmem.web.security import TOKEN_HEADER, load_or_create_token
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offmem.project import project_name
-from offmem.store.db import Store, file_size, row_to_observation_dict, row_to_summary_dict
+from offmem.store.db import Store, file_size
 
 FEED_LIMIT = 40
 EVENT_LIMIT = 500
@@ -42,29 +42,15 @@ class Cursor:
             return None
 
 
-def _project_clause(project: str | None, alias: str = "") -> tuple[str, list]:
-    if not project:
-        return "", []
-    return f" AND {alias}project = ?", [project]
-
-
 def current_cursor(store: Store, project: str | None = None) -> Cursor:
-    where, args = _project_clause(project)
-    obs = store.conn.execute(f"SELECT max(id) FROM observations WHERE 1{where}", args).fetchone()[0]
-    summ = store.conn.execute(f"SELECT max(updated_at) FROM summaries WHERE 1{where}", args).fetchone()[0]
-    return Cursor(int(obs or 0), summ or "")
-
-
-def _as_observation(row) -> dict:
-    return _feed_observation(row_to_observation_dict(row))
+    return Cursor(store.last_observation_id(project), store.last_summary_update(project))
 
 
 def _feed_observation(obs: dict) -> dict:
     return {**obs, "kind": "observation", "when": obs["created_at"], "project_name": project_name(obs["project"])}
 
 
-def _as_summary(row) -> dict:
-    item = row_to_summary_dict(row)
+def _feed_summary(item: dict) -> dict:
     item.update(kind="summary", when=item["updated_at"], project_name=project_name(item["project"]))
     return item
 
@@ -75,14 +61,9 @@ def feed(store: Store, project: str | None = None, limit: int = FEED_LIMIT) -> l
     Observations come in the order they were written (id), as the live stream adds
     them; an import of old memories therefore shows on top, with its own dates.
     """
-    where, args = _project_clause(project)
-    obs = store.conn.execute(
-        f"SELECT * FROM observations WHERE 1{where} ORDER BY id DESC LIMIT ?", [*args, limit]
-    ).fetchall()
-    summ = store.conn.execute(
-        f"SELECT * FROM summaries WHERE 1{where} ORDER BY updated_at DESC LIMIT ?", [*args, limit]
-    ).fetchall()
-    items = [_as_observation(r) for r in obs] + [_as_summary(r) for r in summ]
+    obs = store.observations_after(None, project, limit, newest=True)
+    summ = store.summaries_after(None, project, limit, newest=True)
+    items = [_feed_observation(o) for o in obs] + [_feed_summary(s) for s in summ]
     items.sort(key=lambda item: (item["when"], item["kind"] == "summary", item["id"]), reverse=True)
     return items[:limit]
 
@@ -91,15 +72,9 @@ def changes_since(
     store: Store, cursor: Cursor, project: str | None = None, limit: int = 200
 ) -> tuple[list[dict], Cursor]:
     """New observations and new or updated summaries after ``cursor``, oldest first."""
-    where, args = _project_clause(project)
-    obs = store.conn.execute(
-        f"SELECT * FROM observations WHERE id > ?{where} ORDER BY id LIMIT ?", [cursor.observation_id, *args, limit]
-    ).fetchall()
-    summ = store.conn.execute(
-        f"SELECT * FROM summaries WHERE updated_at > ?{where} ORDER BY updated_at LIMIT ?",
-        [cursor.summary_updated_at, *args, limit],
-    ).fetchall()
-    items = [_as_observation(r) for r in obs] + [_as_summary(r) for r in summ]
+    obs = store.observations_after(cursor.observation_id, project, limit)
+    summ = store.summaries_after(cursor.summary_updated_at, project, limit)
+    items = [_feed_observation(o) for o in obs] + [_feed_summary(s) for s in summ]
     items.sort(key=lambda item: (item["when"], item["kind"] == "summary", item["id"]))
     new = Cursor(
         max([cursor.observation_id, *(r["id"] for r in obs)]),
@@ -114,18 +89,15 @@ def changes_since(
 def browse(store: Store, filters, limit: int = 50) -> list[dict]:
     """The newest observations passing ``filters`` (a SearchFilters), for an empty query."""
     where, args = filters.sql("o")
-    ids = [r[0] for r in store.conn.execute(  # sorting ids only: whole rows make the sort 7x slower
-        f"SELECT o.id FROM observations o WHERE 1{where} ORDER BY o.created_at DESC, o.id DESC LIMIT ?",
-        [*args, limit],
-    )]
+    ids = store.newest_observation_ids(where, args, limit)
     return [_feed_observation(obs) for obs in store.get_observations(ids)]
 
 
 def projects(store: Store) -> list[dict]:
     """Every project with memory, most recently active first, with a short name."""
     found = {p["project"]: p for p in store.projects()}
-    for row in store.conn.execute("SELECT DISTINCT project FROM observations"):
-        found.setdefault(row[0], {"project": row[0], "sessions": 0, "last_activity": None})
+    for name in store.observation_projects():
+        found.setdefault(name, {"project": name, "sessions": 0, "last_activity": None})
     return [{**p, "name": project_name(p["project"])} for p in found.values()]
 
 
@@ -162,17 +134,17 @@ def observation_detail(store: Store, observation_id: int) -> dict | None:
 def session_detail(store: Store, session_id: str, event_limit: int = EVENT_LIMIT) -> dict | None:
     session = store.get_session(session_id)
     observations = store.session_observations(session_id)
-    row = store.conn.execute("SELECT * FROM summaries WHERE session_id = ?", (session_id,)).fetchone()
-    if session is None and not observations and row is None:
+    summary = store.get_summary(session_id)
+    if session is None and not observations and summary is None:
         return None
-    project = (session or {}).get("project") or (observations[0]["project"] if observations else row["project"])
-    events = store.conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+    project = (session or {}).get("project") or (observations[0]["project"] if observations else summary["project"])
+    events = store.count_session_events(session_id)
     return {
         "id": session_id,
         "session": session,
         "project": project,
         "project_name": project_name(project),
-        "summary": row_to_summary_dict(row) if row else None,
+        "summary": summary,
         "prompts": store.session_prompts(session_id),
         "observations": [_feed_observation(o) for o in observations],
         "events": [_event_dict(e) for e in store.session_events(session_id)[:event_limit]],
@@ -203,8 +175,7 @@ def storage(settings) -> dict:
 
 
 def type_counts(store: Store) -> list[tuple[str, int]]:
-    rows = store.conn.execute("SELECT type, count(*) FROM observations GROUP BY type ORDER BY count(*) DESC")
-    return [(r[0], r[1]) for r in rows]
+    return store.type_counts()
 
 
 from offmem.units import format_bytes as human_bytes  # noqa: E402,F401  (offmem's one byte formatter)

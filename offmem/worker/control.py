@@ -10,7 +10,7 @@ from pathlib import Path
 
 from offmem.config import Settings
 from offmem.errors import WorkerError
-from offmem.hooks.kick import spawn_detached, worker_argv, worker_running
+from offmem.worker.launch import spawn_detached, worker_argv, worker_running
 from offmem.worker.runner import STATE_NAME
 
 

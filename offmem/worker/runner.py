@@ -21,10 +21,11 @@ from pathlib import Path
 
 from offmem.config import Settings, load_settings
 from offmem.errors import WorkerError
+from offmem.lean.clock import now_iso
 from offmem.pipeline import BatchPolicy, Pipeline
 from offmem.privacy import spool as private_spool
 from offmem.privacy.stage import PrivacyStage
-from offmem.store.db import Store, now_iso
+from offmem.store.db import Store
 
 LOCK_NAME = "worker.lock"
 STATE_NAME = "worker.json"
@@ -228,7 +229,7 @@ class Worker:
         """Index what `offmem import` / `offmem forget` queued (pipeline commits index their own)."""
         if self.indexer is None or time.time() < self.outbox_retry_at:
             return
-        if store.conn.execute("SELECT 1 FROM vector_outbox LIMIT 1").fetchone() is None:
+        if not store.outbox_pending():
             return
         try:
             self.indexer.index_pending()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from offmem.summarize.types import EventRecord, SessionContext
+from offmem.records import EventRecord
+from offmem.summarize.types import SessionContext
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PROJECT = "/home/dev/shop-api"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
+from offmem.records import Observation, SessionSummary
 from offmem.store.db import Store, transaction
-from offmem.summarize.types import Observation, SessionSummary
 
 DAY = 86400.0
 ROUTINE_KINDS = ("change", "feature", "discovery", "refactor", "change")

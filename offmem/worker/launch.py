@@ -1,10 +1,13 @@
-"""Start the background worker from a hook, cheaply and detached.
+"""Start the background worker, cheaply and detached, and tell whether it runs.
 
 A running worker holds an exclusive ``flock`` on ``$OFFMEM_HOME/worker.lock``
 for its whole life, so "is it running?" is one non-blocking lock attempt: no pid
 file to go stale, no port to probe. When it is not running, the hook forks a
 detached child that execs ``python -I -m offmem.worker run`` in the data
 directory; the hook itself returns at once (about a millisecond for the fork).
+The CLI starts the worker the same way (:mod:`offmem.worker.control`).
+
+Standard library only and cheap to import: the hook imports this module.
 
 The hook runs in the opened project, whose directory and environment (its
 ``PYTHONPATH``) must never reach the worker's imports: a ``json.py`` or an
