@@ -77,7 +77,8 @@ def precompile() -> None:
     import compileall
 
     package = Path(__file__).resolve().parent
-    for folder in (package, package / "hooks", package / "store", package / "retrieval", package / "privacy"):
+    for folder in (package, package / "hooks", package / "lean", package / "store", package / "retrieval",
+                   package / "privacy", package / "worker"):
         if folder.is_dir():
             compileall.compile_dir(str(folder), maxlevels=0, quiet=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import fields
 
@@ -65,3 +66,43 @@ def test_a_broken_config_file_is_logged_once_per_hook_and_capture_goes_on(offmem
     assert len([line for line in log if "config.toml" in line]) == 2, log  # one per hook process
     texts = stored_prompts(offmem_home)
     assert len(texts) == 1 and GITHUB not in texts[0]
+
+
+PROBE = """
+import importlib.util, sys
+sys.path.insert(0, {src!r})
+from offmem.hooks.capture import main
+main()
+missing = [name for name in sorted(sys.modules) if name.split(".")[0] == "offmem"
+           and getattr(sys.modules[name], "__file__", None)
+           and not __import__("os").path.exists(importlib.util.cache_from_source(sys.modules[name].__file__))]
+sys.stderr.write("\\nMISSING " + " ".join(missing))
+"""
+
+
+def test_install_precompiles_every_module_the_hook_loads(tmp_path, offmem_home):
+    """With PYTHONDONTWRITEBYTECODE (containers, CI) nothing but ``offmem install``'s precompile
+    writes bytecode: every offmem module a hook loads must be in it, or each hook compiles it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import offmem
+
+    src = tmp_path / "src"
+    shutil.copytree(os.path.dirname(offmem.__file__), src / "offmem", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OFFMEM_WORKER_AUTOSTART": "0"}
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(src)!r})\n"
+                    "from offmem.install import precompile; precompile()"], env=env, check=True)
+    payloads = fixture_payloads()
+    kinds = {}
+    for payload in payloads:
+        kinds.setdefault(payload["hook_event_name"], payload)
+    assert {"SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"} <= set(kinds)
+    for kind in ("PostToolUse", "SessionStart", "UserPromptSubmit", "Stop", "SessionStart"):
+        done = subprocess.run([sys.executable, "-S", "-c", PROBE.format(src=str(src))],
+                              input=json.dumps(kinds[kind]).encode(), env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        missing = done.stderr.decode().split("MISSING ")[-1].split()
+        assert missing == [], f"{kind}: no bytecode for {missing}"
