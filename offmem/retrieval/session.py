@@ -5,8 +5,10 @@ SQL alone (no embedder) and reads a bounded number of rows whatever the store's
 size. The block it builds, within ``settings.context.budget_tokens``:
 
 1. a header (project, how much is stored);
-2. the latest session summaries, preferring those with open next steps;
-3. key memories, with facts and files: observations scored by type (bugfixes,
+2. the latest session summaries, preferring those with open next steps, shown
+   newest first (what was learned and is left open before what was done);
+3. key memories, with their most telling facts (:func:`~offmem.retrieval.format.fact_salience`)
+   and files: observations scored by type (bugfixes,
    decisions and explicitly remembered notes first), recency (a half-life
    measured back from the project's newest memory, so an idle project keeps its
    ranking) and file heat (memories of the files touched most often);
@@ -14,7 +16,9 @@ size. The block it builds, within ``settings.context.budget_tokens``:
 5. a one-line pointer to the MCP tools.
 
 Every memory appears once (by id and by title), and only the given project's
-rows are ever read.
+rows are ever read. What the session was given *with its details* is recorded
+(``detailed_ids``): prompt-time lookups skip those, while a memory listed by its
+title alone stays eligible for the prompt that needs its details.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class _Context:
         self.budget = Budget(budget_tokens)
         self.reserve = self.budget.cost("") + self.budget.cost(MCP_POINTER)
         self.observation_ids: list[int] = []
+        self.detailed_ids: list[int] = []
         self.summary_ids: list[int] = []
         self.titles: set[str] = set()
 
@@ -129,6 +134,10 @@ class _Context:
         self.observation_ids.append(obs["id"])
         self.titles.add(_title_key(obs))
 
+    def add_detailed(self, obs: dict) -> None:
+        self.add_observation(obs)
+        self.detailed_ids.append(obs["id"])
+
     def fresh(self, observations: list[dict]):
         """Observations not shown yet (by id or title)."""
         shown = set(self.observation_ids)
@@ -147,20 +156,28 @@ class _Context:
             "text": text,
             "tokens": count_tokens(text),
             "observation_ids": self.observation_ids,
+            "detailed_ids": self.detailed_ids,
             "summary_ids": self.summary_ids,
         }
 
 
-EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "summary_ids": []}
+EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "detailed_ids": [], "summary_ids": []}
+
+
+def _newest_first(summaries: list[dict]) -> list[dict]:
+    """The chosen summaries in the order of the time each line shows, newest first."""
+    return sorted(summaries, key=lambda s: (str(s.get("started_at") or s.get("updated_at") or ""), s.get("id") or 0),
+                  reverse=True)
 
 
 def build_session_context(store, project: str, settings) -> dict:
-    """The SessionStart block for ``project``: ``{text, tokens, observation_ids, summary_ids}``."""
+    """The SessionStart block for ``project``: ``{text, tokens, observation_ids, detailed_ids, summary_ids}``
+    (``detailed_ids``: the memories shown with their facts; the others were listed by title)."""
     conn = store.conn
     cfg = settings.context
     session_count = sessions.count_sessions(conn, project)
     total = observations.count(conn, project)
-    summaries = sessions.latest_summaries(conn, project, cfg.max_summaries)
+    summaries = _newest_first(sessions.latest_summaries(conn, project, cfg.max_summaries))
     if not total and not summaries:
         return dict(EMPTY)
     recent = observations.recent_candidates(conn, project, RECENT_WINDOW)
@@ -182,7 +199,7 @@ def build_session_context(store, project: str, settings) -> dict:
         "Key memories (bugfixes, decisions, most-touched files):",
         ((detail_line(o), o) for o in ctx.fresh(key)),
         cap=int(cfg.budget_tokens * KEY_SHARE),
-        on_add=ctx.add_observation,
+        on_add=ctx.add_detailed,
     )
     ctx.section(
         "Index, newest first (#id type: title):",
@@ -212,8 +229,9 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
     Same block as :func:`build_session_context`, but reached with ``_sqlite3`` and
     the parsed-config cache only, so the hook does not import ``offmem.config``
     (dataclasses), ``offmem.store.db`` (sqlite3, pathlib, hashlib) or ``json``:
-    together about 45 ms of a SessionStart hook on this class of machine. What the
-    session was given is recorded for prompt-time injection.
+    together about 45 ms of a SessionStart hook on this class of machine. The
+    memories the session was given with their details are recorded, so prompt-time
+    injection does not repeat them (those listed by title only stay eligible).
     """
     import _sqlite3
 
@@ -230,8 +248,8 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
             return ""  # not migrated yet: the hook's capture migrates before it gets here
         conn.row_factory = _sqlite3.Row
         result = build_session_context(_Store(conn), project, _Settings(cfg["budget_tokens"], cfg["max_summaries"]))
-        if session_id and result["observation_ids"]:
-            add_injected(conn, session_id, result["observation_ids"])
+        if session_id and result["detailed_ids"]:
+            add_injected(conn, session_id, result["detailed_ids"])
         return result["text"]
     finally:
         conn.close()
