@@ -1,13 +1,15 @@
 """The SQLite store: the connection, transactions, and :class:`Store`, the facade over the tables.
 
 SQLite is the source of truth; Chroma (offmem.search) is derived from it. Each
-table's queries live in its own module (:mod:`~offmem.store.events`,
-:mod:`~offmem.store.observations`, :mod:`~offmem.store.sessions` for sessions and
-summaries, :mod:`~offmem.store.prompts`, :mod:`~offmem.store.meta`,
-:mod:`~offmem.store.outbox`), as functions of a connection; :class:`Store` holds one
-connection and offers them as methods. Only the search (FTS and vector queries,
-:mod:`offmem.search`), ``offmem forget`` (:mod:`offmem.privacy.forget`) and the
-privacy stage (:mod:`offmem.privacy.stage`) run SQL of their own.
+table's queries live in its own module, as functions of a connection:
+:mod:`~offmem.store.events`, :mod:`~offmem.store.observations`,
+:mod:`~offmem.store.sessions` (sessions and summaries), :mod:`~offmem.store.prompts`,
+:mod:`~offmem.store.meta`, :mod:`~offmem.store.outbox`, and the file spool in
+:mod:`~offmem.store.spool`. :class:`Store` holds one connection and offers them as
+methods; the hook calls the table modules directly, over :mod:`~offmem.store.light`'s
+connections. Only the search (FTS and vector queries, :mod:`offmem.search`),
+``offmem forget`` (:mod:`offmem.privacy.forget`) and the privacy stage
+(:mod:`offmem.privacy.stage`) run SQL of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from offmem.lean.log import log
 from offmem.records import EventRecord, Observation, SessionSummary
 from offmem.store import events, meta, observations, outbox, prompts, sessions, spool
 from offmem.store.migrations import migrate
+
 
 def connect(path: Path | str, *, timeout: float = 10.0, readonly: bool = False) -> sqlite3.Connection:
     """Open (and migrate) the database in WAL mode with autocommit semantics.
