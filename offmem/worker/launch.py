@@ -20,6 +20,7 @@ import sys
 import time
 
 LOCK_NAME = "worker.lock"
+STATE_NAME = "worker.json"  # the running worker's address (offmem.worker.runner writes it)
 SPAWN_STAMP = "worker.spawn"
 SPAWN_GRACE_S = 10.0
 
