@@ -1,20 +1,29 @@
 """From the durable spool to observations and summaries, exactly once.
 
-The pipeline reads pending events in spool order, groups each session's
-consecutive tool events into batches (by count, estimated tokens and idle time),
-compresses a batch with the configured summarizer (falling back to rules on any
-failure), and commits the observations *and* the "done" marks of the batch's
-events in one transaction. A crash before that commit leaves the events pending,
-to be processed again; a crash after it cannot repeat them.
+The pipeline reads pending events in spool order and, per session:
 
-The commit is conditional: it marks only events that are still ``pending`` and
-rolls back when fewer rows change than the batch holds. Another processor that
-finished the same events meanwhile, or an ``offmem forget`` of the session while
-its batch was with the model, makes the batch a no-op instead of a duplicate (or
-a forgotten memory brought back); the pass stops for that session and the next
-one reads the events afresh.
+1. reads what the session's transcript gained since the last pass (the agent's
+   words between tool calls, user corrections, compaction summaries) and stores it
+   once (:mod:`offmem.transcript.ingest`; never in the hook, never fatal);
+2. cuts the events into units of work (:mod:`offmem.summarize.units`: a prompt's
+   turn, cut again where an edit → run → fix cycle is complete, with a size cap)
+   and hands each unit the transcript items that fall inside it;
+3. compresses a unit with the rules (facts and the agent's own sentences, one
+   ``decision`` memory per choice) and, when a model is configured, lets it write
+   the unit's title and narrative over those facts (falling back to the rules on
+   any failure);
+4. commits the observations, the "done" marks of the unit's events and the "used"
+   marks of its transcript items in one transaction. A crash before that commit
+   leaves them pending, to be processed again; a crash after it cannot repeat them.
 
-Stop flushes the session's batch and writes its summary; SessionEnd finalizes it.
+The commit is conditional: it marks only events (and items) that are still
+``pending`` and rolls back when fewer rows change than the unit holds. Another
+processor that finished the same events meanwhile, or an ``offmem forget`` of the
+session while its unit was with the model, makes the unit a no-op instead of a
+duplicate (or a forgotten memory brought back); the pass stops for that session
+and the next one reads the events afresh.
+
+Stop closes the session's unit and writes its summary; SessionEnd finalizes it.
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ from typing import Callable
 
 from offmem.errors import SummarizerError
 from offmem.records import EventRecord, Observation
+from offmem.store import evidence as evidence_table
 from offmem.store.db import Store, transaction
-from offmem.summarize import rules
+from offmem.summarize import rules, units
 from offmem.summarize.types import SessionContext
+from offmem.transcript import ingest
 
 TOOL_KINDS = ("PostToolUse", "PostToolUseFailure")
 BOUNDARY_KINDS = ("Stop", "SessionEnd", "PreCompact")
@@ -40,9 +51,14 @@ class BatchConflict(Exception):
 
 @dataclass
 class BatchPolicy:
+    """How units of work are cut. ``max_events`` / ``max_tokens`` bound what one model call reads
+    (with a model configured); ``unit_max_events`` is the rules' safety cap on a unit; ``idle_s``
+    is how long an open unit waits for more events before it is compressed as it is."""
+
     max_events: int = 12
     max_tokens: int = 2400
     idle_s: float = 15.0
+    unit_max_events: int = units.DEFAULT_MAX_EVENTS
 
     @classmethod
     def from_settings(cls, settings) -> "BatchPolicy":
@@ -59,6 +75,9 @@ class RunStats:
     fallbacks: int = 0
     conflicts: int = 0  # batches dropped because their events changed under them
     errors: list[str] = field(default_factory=list)
+    units: int = 0  # units of work committed
+    transcript_items: int = 0  # transcript items stored in this pass
+    transcript_errors: int = 0  # transcripts that could not be read (memories came from events alone)
 
 
 def estimate_tokens(ev: EventRecord) -> int:
@@ -128,6 +147,7 @@ class Pipeline:
         self.privacy.run(self.store)  # first: nothing below may see an unredacted payload
         for ev in self.store.pending_events(limit, redacted_only=True):
             by_session.setdefault(ev.session_id, []).append(ev)
+        self.read_transcripts(by_session, stats)
         for session_id, events in by_session.items():
             try:
                 self._run_session(session_id, events, force=force, now=now, stats=stats)
@@ -142,32 +162,43 @@ class Pipeline:
                 self.store.note_attempt([e.id for e in events], msg)
         return stats
 
-    def _run_session(self, session_id: str, events: list[EventRecord], *, force: bool, now: float, stats: RunStats) -> None:
-        batch: list[EventRecord] = []
-        carry: list[EventRecord] = []  # non-tool events marked done with the next commit
-        tokens = 0
-        for ev in events:
-            if ev.kind in TOOL_KINDS:
-                batch.append(ev)
-                tokens += estimate_tokens(ev)
-                if len(batch) >= self.policy.max_events or tokens >= self.policy.max_tokens:
-                    self._commit_batch(batch, carry, stats)
-                    batch, carry, tokens = [], [], 0
-            elif ev.kind in BOUNDARY_KINDS:
-                self._commit_batch(batch, carry, stats)
-                batch, carry, tokens = [], [], 0
-                self._boundary(ev, stats)
-            else:
-                carry.append(ev)
-        if not batch:
-            if carry:
-                self._commit_batch([], carry, stats)
-            return
-        idle = now - _parse_time(batch[-1].created_at)
-        if force or idle >= self.policy.idle_s:
-            self._commit_batch(batch, carry, stats)
+    # ------------------------------------------------------------------ transcripts
 
-    # ------------------------------------------------------------------ batches
+    def read_transcripts(self, by_session: "OrderedDict[str, list[EventRecord]]", stats: RunStats) -> None:
+        """The transcript stage: store what these sessions' transcripts gained (redacted like events).
+
+        Read after the pending events were fetched, so the words that precede them are
+        on disk. Without a redactor nothing is read: redaction is never skipped.
+        """
+        redactor = getattr(self.privacy, "redactor", None)
+        if not by_session or redactor is None:
+            return
+        ended = {sid for sid, events in by_session.items() if any(e.kind == "SessionEnd" for e in events)}
+        result = ingest.read_sessions(self.store.conn, list(by_session), redact=redactor.redact_text,
+                                      final=ended, log=self.log)
+        stats.transcript_items += result.items
+        stats.transcript_errors += len(result.errors)
+
+    # ------------------------------------------------------------------ units of work
+
+    def _run_session(self, session_id: str, events: list[EventRecord], *, force: bool, now: float, stats: RunStats) -> None:
+        pool = units.place(evidence_table.pending_evidence(self.store.conn, session_id))
+        self._commit_compactions(pool, stats)
+        if self.summarizer is not None:  # one model call per unit: the prompt's budget caps it
+            cap = {"max_events": min(self.policy.max_events, self.policy.unit_max_events),
+                   "max_tokens": self.policy.max_tokens, "size": estimate_tokens}
+        else:
+            cap = {"max_events": self.policy.unit_max_events}
+        for part in units.segment(events, **cap):
+            if isinstance(part, units.Boundary):
+                self._boundary(part.event, stats, pool)
+            elif part.closed_by is not None:
+                self._commit_unit(part, pool, stats)
+            elif not part.events:
+                self._commit_unit(part, [], stats)  # a prompt or a start: done now, the turn's words wait
+            elif force or now - _parse_time(part.events[-1].created_at) >= self.policy.idle_s:
+                part.closed_by = "idle"
+                self._commit_unit(part, pool, stats)
 
     def _history(self, batch: list[EventRecord]) -> list[EventRecord]:
         first = batch[0].id
@@ -175,46 +206,83 @@ class Pipeline:
             e for e in self.store.session_events(batch[0].session_id, TOOL_KINDS, redacted_only=True) if e.id < first
         ]
 
-    def compress(self, batch: list[EventRecord], stats: RunStats) -> list[Observation]:
-        project = batch[0].project
-        drafts = rules.compress(batch, project, self._history(batch))
-        if not drafts or self.summarizer is None:
-            return drafts
+    def compress(self, batch: list[EventRecord], stats: RunStats, evidence=()) -> list[Observation]:
+        """The observations of one unit of work: the rules' (facts, the agent's sentences, decisions),
+        with the unit's title and narrative by the model when one is configured."""
+        project = batch[0].project if batch else (evidence[0].project if evidence else "")
+        made = rules.compress_unit(batch, project, self._history(batch) if batch else [], evidence)
+        if not batch or not made or self.summarizer is None:
+            return made
+        main, decisions = made[0], made[1:]
         stats.model_calls += 1
         try:
-            merged = self.summarizer.compress(batch, drafts, project)
+            merged = self.summarizer.compress(batch, [main], project, sources=[r.text for r in evidence])
         except SummarizerError as exc:
             stats.fallbacks += 1
             self.last_error = f"summarizer: {exc}"
             self.log(f"summarizer fell back to rules for events {batch[0].id}..{batch[-1].id}: {exc}")
-            return drafts
-        return [merged]
+            return made
+        return [merged, *decisions]
 
-    def _commit_batch(self, batch: list[EventRecord], carry: list[EventRecord], stats: RunStats) -> None:
-        if not batch and not carry:
+    def _commit_unit(self, unit: units.Unit, pool: list, stats: RunStats) -> None:
+        """Compress one unit and commit its observations with the done marks of its events and the
+        used marks of its transcript items."""
+        taken = units.take_evidence(unit, pool) if pool else []
+        events = unit.all_events
+        if not events and not taken:
             return
-        observations = self.compress(batch, stats) if batch else []
-        new_ids: list[int] = []
-        with transaction(self.store.conn):
-            self._claim([e.id for e in carry + batch])
-            for obs in observations:
-                anchor = next((e for e in reversed(batch) if e.id in obs.event_ids), batch[-1])
-                oid = self.store.insert_observation(
-                    obs,
-                    session_id=anchor.session_id,
-                    project=anchor.project,
-                    prompt_number=anchor.prompt_number,
-                    created_at=anchor.created_at,
-                )
-                if oid is not None:
-                    new_ids.append(oid)
-        self._count(stats, len(batch) + len(carry), len(new_ids))
+        observations = self.compress(unit.events, stats, taken) if (unit.events or taken) else []
+        turn = unit.turn if unit.turn is not None else (taken[-1].turn if taken else None)
+        new_ids = self._commit(events, observations, taken, stats, turn=turn)
+        stats.units += bool(unit.events or taken)
+        self._count(stats, len(events), len(new_ids))
         if new_ids and self.on_commit:
             self.on_commit(new_ids)
 
+    def _commit(self, events: list[EventRecord], observations: list[Observation], taken: list, stats: RunStats,
+                *, turn: int | None) -> list[int]:
+        new_ids: list[int] = []
+        with transaction(self.store.conn):
+            if events:
+                self._claim([e.id for e in events])
+            for obs in observations:
+                anchor = next((e for e in reversed(events) if e.id in obs.event_ids), events[-1] if events else None)
+                if anchor is not None:
+                    where = dict(session_id=anchor.session_id, project=anchor.project,
+                                 prompt_number=anchor.prompt_number, created_at=anchor.created_at)
+                else:  # words only (a turn without tool calls, a compaction): placed at the last item
+                    where = dict(session_id=taken[-1].session_id, project=taken[-1].project, prompt_number=turn,
+                                 created_at=taken[-1].created_at)
+                oid = self.store.insert_observation(obs, **where)
+                if oid is not None:
+                    new_ids.append(oid)
+            if taken:
+                ids = [r.id for r in taken]
+                if evidence_table.mark_used(self.store.conn, ids, new_ids[0] if new_ids else None) != len(ids):
+                    raise BatchConflict(f"transcript items {ids[0]}..{ids[-1]} were taken meanwhile"
+                                        " (processed by another process, or forgotten)")
+        return new_ids
+
+    def _commit_compactions(self, pool: list, stats: RunStats) -> None:
+        """Claude Code's compaction summaries, each as the memories :func:`rules.compaction_observations`
+        makes of it (they are whole when read: no unit to wait for)."""
+        for record in [r for r in pool if r.kind == "compact_summary"]:
+            pool.remove(record)
+            observations = rules.compaction_observations(record.text)
+            new_ids = self._commit([], observations, [record], stats, turn=record.turn)
+            self._count(stats, 0, len(new_ids))
+            if new_ids and self.on_commit:
+                self.on_commit(new_ids)
+
     # ------------------------------------------------------------------ summaries
 
-    def _boundary(self, ev: EventRecord, stats: RunStats) -> None:
+    def _boundary(self, ev: EventRecord, stats: RunStats, pool: list | None = None) -> None:
+        if pool:  # words of the turn no unit took (a turn without tool calls): their own unit first
+            if ev.kind == "SessionEnd":
+                closing = units.Unit(turn=10**9, closed_by="end")
+            else:
+                closing = units.Unit(turn=ev.prompt_number, closed_by="stop", until=ev.id)
+            self._commit_unit(closing, pool, stats)
         if ev.kind in ("Stop", "SessionEnd"):
             summary = self.summarize(ev)
             with transaction(self.store.conn):
@@ -264,12 +332,26 @@ class Pipeline:
         if ev.kind == "SessionEnd":
             if self.store.has_summary(ev.session_id) and not self.store.changed_since_summary(ev.session_id):
                 return None
-        draft = rules.summarize_session(ctx)
+        said = evidence_table.session_evidence(self.store.conn, ev.session_id, ("assistant_text",))
+        draft = rules.summarize_session(ctx, said, final_text=self.final_words(said, ctx.events))
         if self.summarizer is None:
             return draft
         try:
-            return self.summarizer.summarize(ctx, draft)
+            return self.summarizer.summarize(ctx, draft, sources=[r.text for r in said])
         except SummarizerError as exc:
             self.last_error = f"summarizer: {exc}"
             self.log(f"session summary fell back to rules for {ev.session_id}: {exc}")
             return draft
+
+    @staticmethod
+    def final_words(said: list, tool_events: list[EventRecord]) -> str:
+        """The agent's last words in the session: its text after the last tool call, last turn only."""
+        if not said:
+            return ""
+        last_tool = max((e.id for e in tool_events), default=None)
+        after = [r for r in units.place(list(said))
+                 if (r.anchor_event_id == last_tool if last_tool is not None else r.after_tool_use_id is None)]
+        if not after:
+            return ""
+        turn = max(r.turn or 0 for r in after)
+        return "\n".join(r.text for r in after if (r.turn or 0) == turn)

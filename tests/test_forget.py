@@ -60,7 +60,20 @@ def test_forget_a_session_removes_every_trace_including_index_bytes(memory):
     assert b"Zebrafinch" not in disk(memory) and b"zebrafinch" not in disk(memory)  # FTS segments were rewritten
 
 
+def share_an_event(home: Path) -> None:
+    """A second memory made from one event of the first, as a decision taken in a unit of work is."""
+    from offmem.records import Observation
+    from offmem.store.db import Store, transaction
+
+    oid, event_ids = q(home, "SELECT id, event_ids FROM observations WHERE session_id = ? ORDER BY id", SESSION1)[0]
+    with Store.open(load_settings().db_path) as store, transaction(store.conn):
+        store.insert_observation(Observation(type="decision", title="Look the rate up per country",
+                                             event_ids=json.loads(event_ids)[:1]), session_id=SESSION1,
+                                 project="/home/dev/shop-api")
+
+
 def test_forget_observations_by_id_with_their_raw_events(memory):
+    share_an_event(memory)
     rows = q(memory, "SELECT id, event_ids FROM observations WHERE session_id = ? ORDER BY id", SESSION1)
     uses = {}
     for oid, event_ids in rows:

@@ -105,9 +105,9 @@ def test_a_whole_session_through_hooks_and_worker_stays_on_this_machine(offmem_h
     conn = sqlite3.connect(offmem_home / "offmem.db")
     observations = conn.execute("SELECT count(*) FROM observations").fetchone()[0]
     conn.close()
-    assert observations >= 6 and found["hits"] and "cart/vat.py" in context
+    assert observations >= 3 and found["hits"] and "cart/vat.py" in context  # one per unit of work
     assert found["mode"] == "hybrid"  # the embedder and Chroma ran too
     # The default embedder backend runs MiniLM without PyTorch: the worker never maps libtorch.
-    assert worker["embedder"]["backend"] == "numpy" and worker["embedder"]["indexed"] >= 6
+    assert worker["embedder"]["backend"] == "numpy" and worker["embedder"]["indexed"] >= 3
     assert "libtorch" not in worker_libraries and worker["peak_rss_mib"] > 0
     assert network_guard.attempts() == []

@@ -128,7 +128,7 @@ def test_summary_prompt_holds_requests_work_files_and_final_message():
     ctx = session_context(0, rules.compress(session_events(0), PROJECT))
     text = prompts.summary_prompt(ctx, ["cart/vat.py", "NOTES.md"]).messages[-1]["content"]
     assert "User asked:\n- Fix the VAT calculation for EU carts" in text
-    assert "[bugfix] Fixed failing `python3 check.py`" in text
+    assert "[bugfix] Fixed AssertionError: 20.0 (`python3 check.py`)" in text
     assert "Files modified: cart/vat.py, NOTES.md" in text
     assert "Final message: Fixed: vat() now looks up RATES[country]" in text
 

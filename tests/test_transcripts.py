@@ -53,12 +53,13 @@ def test_events_rebuilt_from_a_transcript_match_what_the_hooks_sent():
 
 
 def test_backfill_from_the_default_folder_equals_live_capture(offmem_home, tmp_path):
-    replay(fixture_payloads())
+    folder = claude_projects(Path.home())  # HOME is the test's own
+    # live, the hooks name the transcript Claude Code writes; here the same files the backfill reads
+    replay([{**p, "transcript_path": str(folder / Path(p["transcript_path"]).name)} for p in fixture_payloads()])
     offmem("process", "--rules")
     live = q(offmem_home, "SELECT type, title, files_read, files_modified FROM observations ORDER BY id")
     live_summaries = q(offmem_home, "SELECT session_id, request, completed FROM summaries ORDER BY session_id")
 
-    claude_projects(Path.home())  # HOME is the test's own
     fresh = tmp_path / "fresh"
     out = json.loads(offmem("import-transcripts", "--rules", "--json", env={"OFFMEM_HOME": str(fresh)}).stdout)
     assert out["files"] == 2 and out["imported_files"] == 2 and out["processed"] is True  # the subagent file is left out

@@ -35,11 +35,15 @@ def fts_ids(store, word: str, table: str = "observations") -> set[int]:
 
 
 def test_forget_a_memory_everywhere_but_keep_shared_events(store):
-    failed = obs_id(store, "failed (exit 1)")
-    fixed = obs_id(store, "Fixed failing")
+    fixed = obs_id(store, "Fixed AssertionError")
+    failing_run = store.get_observations([fixed])[0]["event_ids"][:3]
+    with transaction(store.conn):  # a second memory of the same failing run, as a decision made in its unit is
+        failed = store.insert_observation(
+            Observation(type="decision", title="Look the rate up per country after the AssertionError",
+                        event_ids=failing_run), session_id=FIRST, project="/home/dev/shop-api")
     made_from = {o["id"]: set(o["event_ids"]) for o in store.get_observations([failed, fixed])}
     shared = made_from[failed] & made_from[fixed]
-    assert shared, "the fixtures make two memories from one failing run"
+    assert shared, "two memories made from one failing run"
     assert failed in fts_ids(store, "AssertionError")
 
     result = forget_observations(store, [failed])
@@ -111,9 +115,9 @@ def test_feed_is_newest_first_and_the_cursor_sees_only_what_is_new(store):
 
 
 def test_observation_detail_carries_its_raw_events(store):
-    oid = obs_id(store, "Edited cart/vat.py")
+    oid = obs_id(store, "by changing cart/vat.py")  # the unit of work that edited it
     detail = observation_detail(store, oid)
-    assert [e["kind"] for e in detail["events"]] == ["PostToolUse"]
-    assert '"tool_name": "Edit"' in detail["events"][0]["payload"]
+    assert {e["kind"] for e in detail["events"]} == {"PostToolUse", "PostToolUseFailure"}
+    assert any('"tool_name": "Edit"' in e["payload"] for e in detail["events"])
     assert detail["session"]["id"] == FIRST and detail["missing_events"] == []
     assert observation_detail(store, 10_000) is None

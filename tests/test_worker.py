@@ -74,7 +74,7 @@ def test_worker_processes_fixture_sessions(offmem_home, rules_env):
 
     conn = sqlite3.connect(offmem_home / "offmem.db")
     assert conn.execute("SELECT count(*) FROM summaries").fetchone()[0] == 2
-    assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] >= 6
+    assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] >= 3  # one per unit of work
 
 
 def test_hook_starts_the_worker_when_absent(offmem_home, rules_env, monkeypatch):

@@ -15,7 +15,12 @@ timestamps; the pipeline then processes them like live events.
 Idempotent: ``meta`` remembers, per session, how many lines were imported and a
 hash of them. An unchanged file is skipped, a grown one (a resumed session)
 contributes only its new lines, and a session the hooks captured live is left
-alone. Sidechain records and subagent transcripts are not imported.
+alone. Sidechain records and subagent transcripts are not imported as events.
+
+The agent's own words (its text between tool calls, corrections, compaction
+summaries) are not events: the pipeline reads them from the same file, through
+the ``transcript_path`` each imported event carries, as it does for a live
+session (:mod:`offmem.transcript.ingest`).
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ from offmem.lean.clock import now_iso
 from offmem.lean.settings import capture_settings as hook_settings
 from offmem.portability.lines import LineError, normalize_time
 from offmem.store.db import Store
+from offmem.store import evidence as evidence_table
 from offmem.store.events import build_record
+from offmem.transcript.reader import INTERRUPT_PREFIX, SYSTEM_PROMPT_PREFIXES, TASK_NOTIFICATION
 
 LEDGER_PREFIX = "transcript:"
-SKIPPED_PROMPT_PREFIXES = ("<command-", "<local-command", "Caveat: ", "[Request interrupted")
+# Text in user records that Claude Code wrote, not the user: the hooks never see it as a prompt.
+SKIPPED_PROMPT_PREFIXES = (*SYSTEM_PROMPT_PREFIXES, INTERRUPT_PREFIX, TASK_NOTIFICATION)
 
 
 @dataclass
@@ -126,7 +134,7 @@ class _Parser:
     """Turns the records of one transcript into hook payloads, in order."""
 
     def __init__(self, path: Path) -> None:
-        self.path = str(path)
+        self.path = os.path.abspath(path)  # the worker reads the transcript from here, whatever the cwd
         self.session: str | None = None
         self.cwd: str | None = None
         self.tools: dict[str, dict] = {}  # tool_use id -> {"name", "input"}
@@ -264,6 +272,8 @@ def import_file(store: Store, path: Path, capture_settings: dict) -> FileResult:
             result.status = "unchanged"
             return result
     fresh = [ev for ev in events if ev.line >= start]
+    if not start:  # imported from its first line: its transcript is read again from there too
+        evidence_table.reset_read(store.conn, session)
     if start:  # a resumed session: it restarts, and its earlier SessionEnd is behind it
         fresh.insert(0, TranscriptEvent(fresh[0].line, fresh[0].time,
                                         {**events[0].payload, "hook_event_name": "SessionStart", "source": "resume"}))

@@ -9,6 +9,11 @@ What goes, by selector (several selectors narrow each other down):
 * ``older_than``: observations and prompts created, summaries last updated and
   processed events recorded before that moment, and sessions left empty.
 
+What the worker read from the transcripts (``transcript_evidence``: the agent's
+words an observation was made from) goes with the observation, session, project
+or age it belongs to; where reading stopped is kept, so a session that goes on is
+not read back from its start.
+
 Spool files (events the database did not take yet, or set aside as ``.bad``) of
 that session or project, or set aside before that date, are overwritten with zeros
 and deleted (:mod:`offmem.privacy.spool`).
@@ -34,6 +39,7 @@ from pathlib import Path
 
 from offmem.privacy import spool
 from offmem.privacy.stage import checkpoint
+from offmem.store import evidence as evidence_table
 from offmem.store.db import Store, transaction
 
 FTS_TABLES = ("observations_fts", "summaries_fts", "prompts_fts")
@@ -155,6 +161,7 @@ def forget(store: Store, query: ForgetQuery) -> dict:
         if query.ids:
             marks = ",".join("?" * len(query.ids))
             events = _source_events(conn, list(query.ids))
+            _forget_evidence(conn, counts, observation_ids=list(query.ids))
             counts["observations"] = conn.execute(f"DELETE FROM observations WHERE id IN ({marks})", query.ids).rowcount
             counts["events"] = _delete(conn, "events", _orphans(events), events) if events else 0
         else:
@@ -163,11 +170,19 @@ def forget(store: Store, query: ForgetQuery) -> dict:
             counts["prompts"] = _delete(conn, "prompts", *_where(query, "created_at"))
             counts["events"] = _delete(conn, "events", *_event_where(query))
             counts["sessions"] = _forget_sessions(conn, query)
+            _forget_evidence(conn, counts, session=query.session, project=query.project, before=query.before)
     if any(counts.values()):
         for table in FTS_TABLES:  # rewrite the index segments without the deleted entries
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
         checkpoint(conn)
     return counts
+
+
+def _forget_evidence(conn, counts: dict, **selectors) -> None:
+    """What the worker read from the transcripts of what goes (the key appears only when some did)."""
+    gone = evidence_table.forget_where(conn, **selectors)
+    if gone:
+        counts["transcript_evidence"] = gone
 
 
 def _forget_sessions(conn, query: ForgetQuery) -> int:

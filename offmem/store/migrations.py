@@ -232,6 +232,53 @@ def m003_spool_ingested(conn) -> None:
     )
 
 
+@migration
+def m004_transcript_evidence(conn) -> None:
+    """What the worker read from session transcripts (issue 14 item 1), and where it stopped.
+
+    ``transcript_evidence`` holds the redacted items of :mod:`offmem.transcript`
+    that memories are built from (the agent's text between tool calls, user
+    corrections, compaction summaries), once each: ``(session_id, item_key)`` is
+    unique. ``transcript_reads`` holds, per session, the reader's resumable state
+    (byte offsets, inode, keys seen), written in the same transaction as the items
+    it produced, so a crash repeats a read instead of losing or doubling it.
+    ``status`` is ``pending`` until a unit of work takes the item (``used``, with
+    the observation it went into).
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE transcript_evidence (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            project TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            item_key TEXT NOT NULL,
+            after_tool_use_id TEXT,
+            prompts_since_tool INTEGER NOT NULL DEFAULT 0,
+            prompt_index INTEGER NOT NULL DEFAULT 0,
+            agent_id TEXT,
+            meta TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            observation_id INTEGER,
+            UNIQUE (session_id, item_key)
+        );
+        CREATE INDEX transcript_evidence_pending ON transcript_evidence(session_id, status, id);
+        CREATE INDEX transcript_evidence_project ON transcript_evidence(project, created_at);
+        CREATE TABLE transcript_reads (
+            session_id TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            state TEXT NOT NULL,
+            items INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def _number(fn) -> int:
     return int(fn.__name__[1:4])
 

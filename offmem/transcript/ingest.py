@@ -1,0 +1,91 @@
+"""The worker's transcript stage: read what sessions appended to their transcripts, store it once.
+
+For each session with events to process and a ``transcript_path`` (every hook
+payload carries one; ``offmem import-transcripts`` records the file it imports),
+:func:`read_sessions` resumes the :mod:`~offmem.transcript.reader` from the state
+saved in ``transcript_reads``, keeps the kinds a memory is built from
+(:data:`STORED_KINDS`) and stores them with the new state in one transaction
+(:func:`offmem.store.evidence.save_read`): a crash repeats the read, the unique
+key of an item keeps it from being stored twice.
+
+Everything read goes through the caller's ``redact`` (the worker passes the same
+redactor it applies to tool events) after ``<private>`` spans are removed.
+
+Never in the hook, never fatal: a transcript that is missing, unreadable, not a
+regular file, truncated, rotated or malformed gives fewer items (or none) and a
+line in the log; the pipeline then works from the events alone, as before.
+
+Not stored: typed prompts (the ``prompts`` table has them, from the hook),
+subagent reports (the Task tool event's result carries the same text), task
+notifications and compaction boundaries (no words of the agent or the user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from offmem.store import evidence as evidence_table
+from offmem.store.db import transaction
+from offmem.transcript.reader import TranscriptState, read_transcript
+
+STORED_KINDS = frozenset({"assistant_text", "user_correction", "compact_summary"})
+TRANSCRIPT_SUFFIX = ".jsonl"
+
+
+@dataclass
+class IngestStats:
+    sessions: int = 0  # sessions whose transcript was looked at
+    items: int = 0  # items stored
+    bytes_read: int = 0
+    malformed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def usable_path(path: str | None) -> bool:
+    """A transcript path worth opening: absolute and a ``.jsonl`` file name."""
+    return bool(path) and Path(path).is_absolute() and str(path).endswith(TRANSCRIPT_SUFFIX)
+
+
+def read_sessions(
+    conn,
+    session_ids: list[str],
+    *,
+    redact: Callable[[str], str],
+    final: frozenset[str] | set[str] = frozenset(),
+    log: Callable[[str], None] | None = None,
+) -> IngestStats:
+    """Read and store the new transcript items of ``session_ids``; ``final``: sessions that ended
+    (a last line without its newline is taken)."""
+    stats = IngestStats()
+    log = log or (lambda message: None)
+    for session_id, project, path in evidence_table.transcript_targets(conn, list(session_ids)):
+        if not usable_path(path):
+            continue
+        try:
+            _read_one(conn, session_id, project, path, redact=redact, final=session_id in final, stats=stats)
+        except Exception as exc:  # noqa: BLE001 - a transcript never stops the pipeline
+            message = f"transcript of session {session_id}: {type(exc).__name__}: {exc}"
+            stats.errors.append(message)
+            log(message + "; memories of this pass come from the events alone")
+    return stats
+
+
+def _read_one(conn, session_id: str, project: str, path: str, *, redact, final: bool, stats: IngestStats) -> None:
+    saved = evidence_table.read_state(conn, session_id)
+    state = TranscriptState.from_dict(saved[1]) if saved and saved[0] == path else TranscriptState()
+    if saved and saved[0] != path:  # the session moved to another file: its keys still keep old items out
+        state.main.seen = list(TranscriptState.from_dict(saved[1]).main.seen)
+    result = read_transcript(path, state, redact=redact, final=final)
+    stats.sessions += 1
+    stats.bytes_read += result.bytes_read
+    stats.malformed += result.malformed
+    error = "; ".join(result.errors) if result.errors else None
+    if result.errors:
+        stats.errors.extend(result.errors)
+    if not result.items and not result.bytes_read and saved is not None and not result.restarts:
+        return  # nothing new: no write
+    items = [item for item in result.items if item.kind in STORED_KINDS]
+    with transaction(conn):
+        stats.items += evidence_table.save_read(conn, session_id, project, path, result.state.to_dict(), items, error)
