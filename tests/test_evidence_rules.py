@@ -343,3 +343,13 @@ def test_a_turn_without_tool_calls_gets_its_own_memory(tmp_path, offmem_home):
     assert any(o["type"] == "decision" for o in answer)
     worked = [o for o in observations if o["event_ids"]]
     assert worked and all("Decimal" not in json.dumps(o) for o in worked if o["type"] != "decision")
+
+
+def test_a_log_read_while_exploring_keeps_the_lines_that_report_a_problem():
+    ev = Events()
+    log = "\n".join([f"[info] GET /assets/app.js 200 in {n}ms" for n in range(30)]
+                    + ["[warning] socket join refused: channel terminal:42 unauthorized", "[info] GET / 200 in 3ms"])
+    ev.bash("tail -40 /tmp/server.log", log)
+    main = rules.compress_unit(tool_events(ev.out), PROJECT)[0]
+    assert "output: [warning] socket join refused: channel terminal:42 unauthorized" in main.facts
+    assert not any("GET /assets/app.js" in f for f in main.facts)

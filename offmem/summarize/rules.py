@@ -294,9 +294,12 @@ def _exploration_observation(events: list[EventRecord], project: str) -> Observa
                 commands.append(f"{ev.tool_name} {pattern}" + (f" in {path}" if path else ""))
         else:
             commands.append(command_of(ev))
-            lines = _output_lines(bash_outcome(ev)[1])
+            output = bash_outcome(ev)[1]
+            lines = _output_lines(output)
             if 0 < len(lines) <= 3:
                 outputs.extend(f"output: {_short(ln, 160)}" for ln in lines)
+            else:  # a log or listing: the lines that report a problem (a refused join, an error) are the finding
+                outputs.extend(f"output: {ln}" for ln in F.notable_lines(output, limit=2))
     files = list(dict.fromkeys(files))
     what = ", ".join(files[:4]) or ", ".join(f"`{_short(c, 40)}`" for c in commands[:3])
     more = len(files) - 4 if len(files) > 4 else 0
