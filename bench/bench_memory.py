@@ -13,6 +13,9 @@ a developer might ask later; see its README) through offmem end to end, the way
    (:func:`offmem.retrieval.tokens.count_tokens`) over the fields scored below;
 5. each question: ``offmem search QUERY --project <session's main cwd> --json -n 10``.
 
+The data directory's ``transcript_evidence`` table says what the worker's
+transcript stage stored (items by kind, and how many a unit of work took).
+
 Scoring is score.py's: a hit is relevant when the memory it names (matched on
 project and title in the export, narrowed to the one with the same session and
 time when there is one) holds an ``expect_any`` string, case-insensitively, in its
@@ -172,6 +175,22 @@ def tool_event_counts(db_path: Path) -> dict | None:
     return {kind: n for kind, n in rows}
 
 
+def evidence_counts(db_path: Path) -> dict | None:
+    """What the transcript stage stored (offmem.transcript.ingest): items by kind and by status."""
+    if not db_path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            by_kind = dict(conn.execute("SELECT kind, count(*) FROM transcript_evidence GROUP BY kind").fetchall())
+            by_status = dict(conn.execute("SELECT status, count(*) FROM transcript_evidence GROUP BY status").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:  # an offmem without the transcript stage
+        return None
+    return {"items": sum(by_kind.values()), "by_kind": by_kind, "by_status": by_status}
+
+
 def claims_of(stats: dict) -> dict:
     """The claim check's figures when the import reports them (issue 14 item 2), else nulls."""
     claims = stats.get("claims") if isinstance(stats.get("claims"), dict) else {}
@@ -248,6 +267,7 @@ def bench(args) -> dict:
             "detail": "" if stats else last_line(err or out),
         }
         report["claims"] = claims_of(stats)
+        report["evidence"] = evidence_counts(Path(env["OFFMEM_HOME"]) / "offmem.db")
 
         code, out, err, _ = run(offmem + ["export"], env)
         memories = [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
@@ -330,6 +350,11 @@ def print_report(r: dict) -> None:
     print(f"{'stored tokens per tool event':<34}{fmt(m['tokens_per_tool_event'])}"
           f"   ({m['stored_tokens']} tokens, {fmt(m['tokens_per_memory'])} per memory)")
     print(f"{'memories':<34}{m['count']}")
+    e = r.get("evidence")
+    if e is not None:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(e["by_kind"].items()))
+        status = ", ".join(f"{n} {k}" for k, n in sorted(e["by_status"].items()))
+        print(f"{'transcript items stored':<34}{e['items']}   ({kinds}; {status})")
     print(f"{'unsupported-claim rate':<34}{claim}")
     print(f"\nfacts not kept in any memory ({len(r['not_kept'])}): {' '.join(r['not_kept'])}")
     if r.get("work_dir"):

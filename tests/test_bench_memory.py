@@ -41,6 +41,9 @@ def test_one_session_json_report_and_kept_facts_check_out(tmp_path):
     assert mem["stored_tokens"] > 0
     assert mem["tokens_per_tool_event"] == round(mem["stored_tokens"] / 10, 1)
     assert report["claims"] == {"checked": None, "unsupported": None, "rate": None, "source": None}
+    evidence = report["evidence"]  # the transcript stage read the agent's words, and units took them
+    assert evidence["items"] == sum(evidence["by_kind"].values()) > 0
+    assert evidence["by_status"] == {"used": evidence["items"]}
 
     ids = [q["id"] for q in QUERIES if q["session"] == "fasthooks-sample"]
     rows = {r["id"]: r for r in report["queries"]}
@@ -74,5 +77,6 @@ def test_table_output_and_unknown_session():
     assert "overall" in text and "tool events/min (import)" in text
     assert "stored tokens per tool event" in text
     assert "unsupported-claim rate            n/a" in text
+    assert "transcript items stored" in text
     bad = run_bench("--sessions", "no-such-session")
     assert bad.returncode != 0 and "no session no-such-session" in bad.stderr
