@@ -16,7 +16,10 @@ transcript corpus in ``eval/transcripts`` (16 real sessions, 74 questions):
    answered the way the worker's ``/api/prompt-context`` route answers it
    (:func:`offmem.retrieval.prompt.prompt_memories` with the loaded embedder and
    Chroma, excluding what SessionStart recorded);
-3. a question *reaches* the agent when one of its ``expect_any`` strings appears,
+3. the same question is also asked in another project of the corpus (the next
+   one in name order), where nothing is relevant: prompt-time memories offered
+   there are noise (``wrong_project``);
+4. a question *reaches* the agent when one of its ``expect_any`` strings appears,
    case-insensitively, in the SessionStart block (``start``), the prompt-time
    block (``prompt``) or either (``either``). ``kept`` (any memory of the project
    holds it, as ``bench_memory.py`` counts it) is the ceiling.
@@ -96,6 +99,7 @@ def measure(home: Path, queries: list[dict], info: dict[str, dict], index: Memor
     start_tokens, prompt_tokens, prompt_ms = [], [], []
     from offmem.retrieval.tokens import count_tokens
 
+    projects = sorted({i["cwd"] or "/" for i in info.values()})
     with Store.open(settings.db_path) as store:
         for q in queries:
             session = info[q["session"]]
@@ -109,14 +113,23 @@ def measure(home: Path, queries: list[dict], info: dict[str, dict], index: Memor
             start_tokens.append(count_tokens(start))
             prompt_tokens.append(prompt["tokens"])
             in_start, in_prompt = found_in(start, q["expect_any"]), found_in(prompt["text"], q["expect_any"])
+            other = projects[(projects.index(project) + 1) % len(projects)]
+            wrong_sid = sid + "-wrong"
+            session_start_block(str(home), other, wrong_sid)
+            wrong = prompt_memories(store, other, q["query"], settings, session_id=wrong_sid, embedder=embedder,
+                                    chroma=chroma)
             rows.append({"id": q["id"], "kind": q["kind"], "start": in_start, "prompt": in_prompt,
                          "either": in_start or in_prompt, "kept": index.kept(session["session_id"], q["expect_any"]),
-                         "prompt_ids": prompt["observation_ids"], "mode": prompt["mode"]})
+                         "prompt_ids": prompt["observation_ids"], "prompt_summaries": prompt.get("summary_ids", []),
+                         "mode": prompt["mode"],
+                         "wrong_project": len(wrong["observation_ids"]) + len(wrong.get("summary_ids", []))})
     stats = {
         "notes": notes,
         "start_tokens_max": max(start_tokens, default=0),
         "prompt_tokens_max": max(prompt_tokens, default=0),
         "prompt_blocks": sum(1 for t in prompt_tokens if t),
+        "wrong_project_answered": sum(1 for r in rows if r["wrong_project"]),
+        "wrong_project_memories": sum(r["wrong_project"] for r in rows),
         "prompt_ms_median": round(sorted(prompt_ms)[len(prompt_ms) // 2], 1) if prompt_ms else None,
         "budget": settings.context.budget_tokens,
         "prompt_budget": settings.context.prompt_budget_tokens,
@@ -181,6 +194,8 @@ def print_report(r: dict) -> None:
     print(f"SessionStart block: at most {s['start_tokens_max']} of {s['budget']} tokens; prompt-time block: "
           f"{s['prompt_blocks']} prompts got one, at most {s['prompt_tokens_max']} of {s['prompt_budget']} tokens, "
           f"median {s['prompt_ms_median']} ms in process")
+    print(f"asked in another project (nothing there is relevant): {s['wrong_project_answered']} of "
+          f"{len(r['queries'])} prompts got memories ({s['wrong_project_memories']} memories)")
     print()
     print(f"{'kind':<12}{'n':>4}{'start':>8}{'prompt':>8}{'either':>8}{'kept':>8}")
     for kind, row in r["scores"].items():

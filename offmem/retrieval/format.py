@@ -193,8 +193,28 @@ def fact_salience(fact: str, title: str = "") -> float:
     return score
 
 
-def rank_facts(facts, title: str = "") -> list[str]:
-    """``facts`` new to ``title``, most telling first (stored order among equals), duplicates dropped."""
+def _matches(text: str, terms) -> int:
+    """How many of ``terms`` (lowercase words) occur in ``text`` (as a word, or a word's start for long terms)."""
+    if not terms:
+        return 0
+    words = set(_words_of(text.lower()))
+    for word in list(words):
+        for sep in ("_", ".", "/", "-"):
+            if sep in word:
+                words.update(word.split(sep))
+    found = 0
+    for term in terms:
+        if term in words or (len(term) >= 5 and any(w.startswith(term[: max(5, len(term) - 2)]) for w in words)):
+            found += 1
+    return found
+
+
+def rank_facts(facts, title: str = "", terms=()) -> list[str]:
+    """``facts`` new to ``title``, most telling first (stored order among equals), duplicates dropped.
+
+    With ``terms`` (a prompt's topic words), facts naming more of them come first:
+    at prompt time the fact that answers the prompt beats the generally telling one.
+    """
     norm_title = " ".join(str(title or "").lower().split())
     seen, candidates = set(), []
     for n, fact in enumerate(facts):
@@ -202,26 +222,27 @@ def rank_facts(facts, title: str = "") -> list[str]:
         if not text or text.lower() in seen or not _new_to(norm_title, text):
             continue
         seen.add(text.lower())
-        candidates.append((-fact_salience(text, norm_title), n, text))
-    return [text for _score, _n, text in sorted(candidates)]
+        candidates.append((-_matches(text, terms), -fact_salience(text, norm_title), n, text))
+    return [c[-1] for c in sorted(candidates)]
 
 
 # ---------------------------------------------------------------------- lines
 
 
-def detail_line(obs: dict, facts: int = 2, limit: int = 320) -> str:
+def detail_line(obs: dict, facts: int = 2, limit: int = 320, terms=()) -> str:
     """A memory with its date, its most telling facts and its files, for the memories that matter most.
 
     Facts are chosen by :func:`fact_salience` (the change, the cause, the setting
     before the command and its exit status); each part is cut between words, and
-    a part that no longer fits is left out rather than cut to nothing.
+    a part that no longer fits is left out rather than cut to nothing. ``terms``
+    (a prompt's topic words) put the facts that name them first.
     """
     head = f"- #{obs['id']} {day(obs.get('created_at'))} {obs.get('type', '')}: {clean(obs.get('title'), 160)}"
     title = " ".join(str(obs.get("title") or "").lower().split())
     candidates = list(_list(obs.get("facts")))
     if obs.get("narrative"):
         candidates.append(obs["narrative"])
-    chosen = rank_facts(candidates, title)[:facts]
+    chosen = rank_facts(candidates, title, terms)[:facts]
     files = _list(obs.get("files_modified")) or _list(obs.get("files_read"))
     files = [f for f in files if f and f.lower() not in title][:3]
     files_part = (" — files: " + ", ".join(files)) if files else ""

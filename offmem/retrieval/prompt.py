@@ -1,15 +1,41 @@
 """Prompt-time memories, worker side: the few memories a prompt calls for.
 
 Hybrid search (keyword + vectors when the worker's embedder is loaded, keyword
-alone otherwise) proposes candidates; each must then pass a relevance gate,
-because fused rank scores have no absolute scale and a nearest neighbour always
-exists. A candidate passes when it shares enough of the prompt's topic words
-(at least two, or the one a one-word topic has, and at least a third of them),
-or when its embedding is close to the prompt's (cosine >= MIN_SIMILARITY; with
-all-MiniLM-L6-v2, paraphrases such as "German customers charged the wrong tax"
-→ "Fixed VAT for DE carts" score about 0.38, unrelated prompts under 0.15).
-Memories the session was already given (SessionStart and earlier prompts, meta
-``injected:<session_id>``) and memories of other projects never come back.
+alone otherwise) proposes observations, and keyword search over the session
+summaries (``summaries_fts``) proposes summaries: what sessions learned and left
+open is findable too. Each candidate must then pass a relevance gate, because
+fused rank scores have no absolute scale and a nearest neighbour always exists.
+
+The gate scores a candidate ``similarity + share (+ 1 for an exact identifier)``:
+the cosine similarity of its embedding to the prompt's (0 without an embedder,
+and for summaries), plus the share of the prompt's topic words it contains, each
+word weighted by its rarity (inverse document frequency over the store), so
+"test" or "fix" count for little and ``parse_order`` for much; a candidate that
+holds an identifier of the prompt verbatim (``SPOTTER_OTEL_ENABLED``,
+``useTodos``) gets one more. A candidate passes with a score of at least
+``MIN_SCORE`` and at least two topic words (all of them when the topic has
+fewer), or with a similarity of at least ``MIN_SIMILARITY`` that stands out from
+the median similarity of the prompt's candidates by ``SIMILARITY_MARGIN``
+(paraphrases: "German customers charged the wrong tax" → "Fixed VAT for DE
+carts" scores about 0.38 with all-MiniLM-L6-v2 while the other memories stay
+near 0.1), or with an exact identifier; and it must score at least ``RELATIVE``
+of the best candidate of its kind, so one clear answer is not diluted by weak
+ones. Candidates are offered best score first.
+
+Chosen on the transcript corpus (``bench/bench_reach.py``, rules compressor;
+each of its 74 questions asked in its own project, where its fact is stored, and
+in another project, where nothing should come back): with the previous gate
+(similarity >= 0.35 alone, or two unweighted words and a third of them, in the
+search's order) the prompt-time block carried the fact for 14 of the 74
+questions and 24 questions asked in the wrong project got 41 memories; with this
+gate, summaries and the facts chosen for the prompt, 25 of 74 and 21 questions
+with 34 memories.
+
+Each memory is shown with the facts that name the prompt's words first
+(:func:`offmem.retrieval.format.rank_facts`). Memories the session was already
+given with their details (SessionStart's key memories and earlier prompts, meta
+``injected:<session_id>``) and memories of other projects never come back; a
+memory SessionStart listed by its title only is still offered.
 """
 
 from __future__ import annotations
@@ -18,16 +44,21 @@ import json
 import math
 import re
 
-from offmem.retrieval.format import Budget, detail_line
+from offmem.retrieval.format import Budget, _is_identifier, clean, detail_line, minute
 from offmem.retrieval.hook import is_substantive
 from offmem.retrieval.memories import search_memories
 from offmem.retrieval.tokens import count_tokens
+from offmem.search.fts import document_frequencies, summaries_ranked
 from offmem.search.fts import light_stem as stem
 
 HEADER = "offmem: earlier memories of this project related to this prompt (ids work with the offmem MCP tools):"
 CANDIDATES = 12
-MIN_SHARE = 1 / 3
+SUMMARY_CANDIDATES = 4
+MIN_SCORE = 0.5
 MIN_SIMILARITY = 0.35
+SIMILARITY_MARGIN = 0.15
+RELATIVE = 0.75
+IDENTIFIER_BONUS = 1.0
 _TOKEN = re.compile(r"[^\W_]+")
 _STOP = frozenset(
     """a about above after again all also am an and any are as at be been before being between both but by
@@ -37,6 +68,8 @@ _STOP = frozenset(
     very was we were what when where which while who whom why will with would you your please let lets make
     need want get got thing things something earlier before previous last time again know tell show find""".split()
 )
+SUMMARY_FIELDS = (("learned", "learned"), ("next_steps", "next"), ("completed", "done"), ("investigated", "looked at"),
+                  ("request", "asked"))
 
 
 def topic_terms(prompt: str) -> list[str]:
@@ -50,6 +83,7 @@ def _tokens_of(obs: dict) -> set[str]:
     for key in ("facts", "concepts", "files_read", "files_modified"):
         value = obs.get(key)
         parts.extend(value if isinstance(value, list) else [value])
+    parts.extend(obs.get(key) for key, _label in SUMMARY_FIELDS)
     text = " ".join(str(p) for p in parts if p)
     return {t.lower() for t in _TOKEN.findall(text)}
 
@@ -60,12 +94,65 @@ def matched_terms(terms: list[str], tokens: set[str]) -> list[str]:
     return [t for t in terms if t in tokens or (len(t) >= 5 and stem(t) in stems)]
 
 
-def relevant(terms: list[str], matched: list[str], similarity: float | None = None) -> bool:
-    if similarity is not None and similarity >= MIN_SIMILARITY:
-        return True
-    if not terms or not matched:
+def term_weights(store, terms: list[str]) -> dict[str, float]:
+    """Inverse document frequency of each term over the store's memories (rare words weigh more)."""
+    if not terms:
+        return {}
+    size, df = document_frequencies(store.conn, [stem(t) if len(t) >= 5 else t for t in terms] + terms)
+    weights = {}
+    for t in terms:
+        n = max(df.get(t, 0), df.get(stem(t), 0) if len(t) >= 5 else 0)
+        weights[t] = math.log((size + 1) / (n + 1)) + 0.1
+    return weights
+
+
+def share(weights: dict[str, float], matched: list[str]) -> float:
+    """The weighted share of the prompt's topic words a candidate contains."""
+    total = sum(weights.values())
+    return sum(weights.get(t, 0.0) for t in matched) / total if total else 0.0
+
+
+def prompt_identifiers(prompt: str) -> list[str]:
+    """Identifiers the prompt names as written (``SPOTTER_OTEL_ENABLED``, ``useTodos``, ``cart/vat.py``), lowercased."""
+    found = (t.strip("`'\",;:!?()[]{}<>").rstrip(".") for t in (prompt or "").split())
+    return list(dict.fromkeys(t.lower() for t in found if _is_identifier(t)))
+
+
+def names_identifier(item: dict, identifiers: list[str]) -> bool:
+    """Whether a candidate's text holds one of the prompt's identifiers verbatim."""
+    if not identifiers:
         return False
-    return len(matched) >= min(2, len(terms)) and len(matched) >= math.ceil(len(terms) * MIN_SHARE - 1e-9)
+    parts = [item.get(k) for k in ("title", "subtitle", "narrative", *(k for k, _ in SUMMARY_FIELDS))]
+    for key in ("facts", "files_read", "files_modified"):
+        value = item.get(key)
+        parts.extend(value if isinstance(value, list) else [value])
+    text = " ".join(str(p) for p in parts if p).lower()
+    return any(ident in text for ident in identifiers)
+
+
+def gate_score(terms: list[str], matched: list[str], weights: dict[str, float], similarity: float | None,
+               exact: bool = False, typical: float = 0.0) -> float | None:
+    """The candidate's relevance score, or None when it does not pass (see the module notes).
+
+    ``exact``: the candidate holds an identifier of the prompt verbatim, which
+    passes on its own and counts as much as a full share of the words.
+    ``typical``: the median similarity of the prompt's candidates; a similarity
+    passes alone only when it stands out from it by ``SIMILARITY_MARGIN``.
+    """
+    sim = similarity or 0.0
+    score = sim + share(weights, matched) + (IDENTIFIER_BONUS if exact else 0.0)
+    if exact or (sim >= MIN_SIMILARITY and sim - typical >= SIMILARITY_MARGIN):
+        return score
+    if not terms or len(matched) < min(2, len(terms)) or score < MIN_SCORE:
+        return None
+    return score
+
+
+def relevant(terms: list[str], matched: list[str], similarity: float | None = None,
+             weights: dict[str, float] | None = None) -> bool:
+    """Whether a candidate passes the gate (all words weigh the same without ``weights``)."""
+    weights = weights if weights is not None else {t: 1.0 for t in terms}
+    return gate_score(terms, matched, weights, similarity) is not None
 
 
 def similarities(store, prompt: str, project: str, embedder, chroma, settings) -> dict[int, float]:
@@ -94,7 +181,7 @@ def _full_rows(store, ids: list[int]) -> dict[int, dict]:
 
 
 def session_injected(store, session_id: str | None) -> set[int]:
-    """Observation ids session ``session_id`` was already given."""
+    """Observation ids session ``session_id`` was already given with their details."""
     if not session_id:
         return set()
     try:
@@ -103,50 +190,102 @@ def session_injected(store, session_id: str | None) -> set[int]:
         return set()
 
 
-def select(store, project: str, prompt: str, settings, exclude, embedder=None, chroma=None) -> tuple[list, dict]:
-    """The relevant memories (full rows, best first) and the search's mode and notes."""
+def _summaries(store, project: str, prompt: str, terms, weights, session_id, identifiers) -> list[dict]:
+    """Summaries of ``project`` (other sessions than this one) that pass the gate on their words alone."""
+    chosen = []
+    for row in summaries_ranked(store.conn, prompt, project, SUMMARY_CANDIDATES):
+        if session_id and row.get("session_id") == session_id:
+            continue
+        matched = matched_terms(terms, _tokens_of(row))
+        score = gate_score(terms, matched, weights, None, names_identifier(row, identifiers))
+        if score is not None:
+            chosen.append(row | {"kind": "summary", "matched": matched, "similarity": None, "gate": score})
+    return chosen
+
+
+def select(store, project: str, prompt: str, settings, exclude, embedder=None, chroma=None,
+           session_id: str | None = None) -> tuple[list, dict]:
+    """The relevant memories and summaries (whole rows, best first) and the search's mode and notes."""
     found = search_memories(store, prompt, project, limit=CANDIDATES, embedder=embedder, chroma=chroma,
                             settings=settings)
     hits = [h for h in found["hits"] if h["id"] not in exclude]
     rows = _full_rows(store, [h["id"] for h in hits])
     close = similarities(store, prompt, project, embedder, chroma, settings) if found["mode"] == "hybrid" else {}
     terms = topic_terms(prompt)
+    weights = term_weights(store, terms)
+    identifiers = prompt_identifiers(prompt)
+    sims = sorted(close.get(h["id"], 0.0) for h in found["hits"])
+    typical = sims[len(sims) // 2] if sims else 0.0
     chosen = []
     for hit in hits:
         row = rows.get(hit["id"])
         if row is None or row.get("project") != project:
             continue
         matched = matched_terms(terms, _tokens_of(row))
-        if relevant(terms, matched, close.get(hit["id"])):
-            chosen.append(row | {"matched": matched, "similarity": close.get(hit["id"])})
+        score = gate_score(terms, matched, weights, close.get(hit["id"]), names_identifier(row, identifiers), typical)
+        if score is not None:
+            chosen.append(row | {"kind": "observation", "matched": matched, "similarity": close.get(hit["id"]),
+                                 "gate": score})
+    summaries = _summaries(store, project, prompt, terms, weights, session_id, identifiers)
+    chosen = _leading(chosen) + _leading(summaries)
+    chosen.sort(key=lambda c: -c["gate"])  # stable: among equals, the search's order
     return chosen, {"mode": found["mode"], "notes": found["notes"], "terms": terms}
 
 
-def render(memories: list[dict], budget_tokens: int, max_memories: int) -> tuple[str, list[int]]:
+def _leading(candidates: list[dict]) -> list[dict]:
+    """Candidates within ``RELATIVE`` of the best one's score (summaries, which have no similarity,
+    are compared among themselves)."""
+    if not candidates:
+        return []
+    best = max(c["gate"] for c in candidates)
+    return [c for c in candidates if c["gate"] >= RELATIVE * best]
+
+
+def summary_detail(summary: dict, terms, limit: int = 420) -> str:
+    """A session summary at prompt time: its fields that name the prompt's words first."""
+    head = f"- session {minute(summary.get('started_at') or summary.get('updated_at'))} (summary)"
+    fields = [(label, str(summary.get(key) or "")) for key, label in SUMMARY_FIELDS if summary.get(key)]
+    ranked = sorted(fields, key=lambda f: -len(matched_terms(terms, {t.lower() for t in _TOKEN.findall(f[1])})))
+    line, room = head, limit - len(head)
+    for label, text in ranked:
+        lead = ": " if line == head else " | "
+        piece = clean(f"{label}: {text}", min(240, room - len(lead)))
+        if len(piece) < 25:
+            break
+        line += lead + piece
+        room -= len(lead) + len(piece)
+    return line
+
+
+def render(memories: list[dict], budget_tokens: int, max_memories: int, terms=()) -> tuple[str, list[int], list[int]]:
+    """The prompt-time block, the observation ids and the summary ids it shows."""
     budget = Budget(budget_tokens)
     if not memories or not budget.add(HEADER):
-        return "", []
-    ids = []
-    for obs in memories[:max_memories]:
-        if budget.add(detail_line(obs, facts=3, limit=420)):
-            ids.append(obs["id"])
-    return (budget.text(), ids) if ids else ("", [])
+        return "", [], []
+    ids, summary_ids = [], []
+    for item in memories[:max_memories]:
+        if item.get("kind") == "summary":
+            if budget.add(summary_detail(item, terms)):
+                summary_ids.append(item["id"])
+        elif budget.add(detail_line(item, facts=3, limit=420, terms=terms)):
+            ids.append(item["id"])
+    return (budget.text(), ids, summary_ids) if ids or summary_ids else ("", [], [])
 
 
 def prompt_memories(store, project: str, prompt: str, settings, exclude=frozenset(), *, session_id=None,
                     embedder=None, chroma=None) -> dict:
-    """``{text, tokens, budget_tokens, observation_ids, mode, notes, terms}`` for ``prompt``.
+    """``{text, tokens, budget_tokens, observation_ids, summary_ids, mode, notes, terms}`` for ``prompt``.
 
     ``text`` is empty when the prompt is not substantive or nothing relevant is new.
     """
     cfg = settings.context
     result = {"text": "", "tokens": 0, "budget_tokens": cfg.prompt_budget_tokens, "observation_ids": [],
-              "mode": None, "notes": [], "terms": []}
+              "summary_ids": [], "mode": None, "notes": [], "terms": []}
     if not is_substantive(prompt, cfg.prompt_min_chars):
         result["notes"] = ["not a substantive prompt: nothing looked up"]
         return result
     skip = set(exclude) | session_injected(store, session_id)
-    memories, info = select(store, project, prompt, settings, skip, embedder, chroma)
-    text, ids = render(memories, cfg.prompt_budget_tokens, cfg.prompt_max_memories)
-    result.update(info, text=text, tokens=count_tokens(text), observation_ids=ids)
+    memories, info = select(store, project, prompt, settings, skip, embedder, chroma, session_id)
+    text, ids, summary_ids = render(memories, cfg.prompt_budget_tokens, cfg.prompt_max_memories, info["terms"])
+    result.update(info, text=text, tokens=count_tokens(text), observation_ids=ids, summary_ids=summary_ids)
     return result

@@ -187,3 +187,35 @@ def fts_ranked(
     )
     rows = conn.execute(sql, [*weights.args(), expression, *args, limit]).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
+
+
+# ---------------------------------------------------------------------- prompt-time helpers
+
+
+def document_frequencies(conn: sqlite3.Connection, terms: list[str]) -> tuple[int, dict[str, int]]:
+    """``(memories, {term: memories holding it})`` over ``observations_fts`` (all projects).
+
+    One indexed vocabulary lookup per term, so the cost does not grow with the store.
+    """
+    size = int(conn.execute("SELECT count(*) FROM observations").fetchone()[0] or 0)
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {_VOCAB} USING fts5vocab(main, observations_fts, row)")
+    found = {}
+    for term in dict.fromkeys(terms):
+        row = conn.execute(f"SELECT doc FROM {_VOCAB} WHERE term = ?", (term,)).fetchone()
+        found[term] = int(row[0]) if row else 0
+    return size, found
+
+
+def summaries_ranked(conn: sqlite3.Connection, query: str, project: str, limit: int = 5) -> list[dict]:
+    """Session summaries of ``project`` matching ``query`` (``summaries_fts``, bm25), best first, whole rows."""
+    expression = match_expression(query)
+    if not expression or limit <= 0:
+        return []
+    sql = (
+        "SELECT s.*, se.started_at, bm25(summaries_fts) AS score FROM summaries_fts"
+        " JOIN summaries s ON s.id = summaries_fts.rowid LEFT JOIN sessions se ON se.id = s.session_id"
+        " WHERE summaries_fts MATCH ? AND s.project = ? ORDER BY score, s.id DESC LIMIT ?"
+    )
+    cur = conn.execute(sql, (expression, project, limit))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
