@@ -175,7 +175,7 @@ class Pipeline:
             return
         ended = {sid for sid, events in by_session.items() if any(e.kind == "SessionEnd" for e in events)}
         result = ingest.read_sessions(self.store.conn, list(by_session), redact=redactor.redact_text,
-                                      final=ended, log=self.log)
+                                      final=ended, log=self.log, excluded_paths=getattr(self.privacy, "excluded", ()))
         stats.transcript_items += result.items
         stats.transcript_errors += len(result.errors)
 

@@ -291,3 +291,22 @@ def test_import_of_a_relative_path_still_reads_the_transcript(tmp_path, offmem_h
     with open_store() as store:
         path = store.conn.execute("SELECT transcript_path FROM sessions").fetchone()[0]
         assert Path(path).is_absolute() and store.conn.execute("SELECT count(*) FROM transcript_evidence").fetchone()[0]
+
+
+def test_words_about_an_excluded_file_are_not_stored(tmp_path, offmem_home):
+    secret_dir = tmp_path / "secrets"
+    offmem_home.mkdir(parents=True, exist_ok=True)
+    (offmem_home / "config.toml").write_text(f'[capture]\nexcluded_paths = ["{secret_dir}"]\n')
+    s = PlayedSession(tmp_path / "projects").start()
+    s.prompt("why does deploy fail")
+    s.tool("Read", {"file_path": str(secret_dir / "deploy.env")}, {"type": "text", "file": {"content": "TOKEN=x"}})
+    s.say("The deploy token there belongs to the old staging account.")
+    s.bash("make deploy", "deployed\n")
+    s.say(f"I left {secret_dir}/deploy.env untouched.")
+    s.say("Deploying works again because the staging host is back.")
+    s.stop("Done.")
+    with open_store() as store:
+        Pipeline(store).run_once(force=True)
+        stored = [r.text for r in items(store, s.session_id)]
+        assert stored == ["Deploying works again because the staging host is back.", "Done."]
+        assert "staging account" not in facts_of(store, s.session_id)

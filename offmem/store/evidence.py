@@ -128,6 +128,13 @@ def reset_read(conn, session_id: str) -> None:
     conn.execute("DELETE FROM transcript_reads WHERE session_id = ?", (session_id,))
 
 
+def excluded_tool_uses(conn, session_id: str) -> set[str]:
+    """Tool calls of a session the privacy stage set aside (a file inside ``capture.excluded_paths``)."""
+    rows = conn.execute("SELECT tool_use_id FROM events WHERE session_id = ? AND status = 'excluded'"
+                        " AND tool_use_id IS NOT NULL", (session_id,))
+    return {r[0] for r in rows}
+
+
 # ---------------------------------------------------------------------- items
 
 _SELECT = (

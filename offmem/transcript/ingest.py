@@ -9,7 +9,10 @@ saved in ``transcript_reads``, keeps the kinds a memory is built from
 key of an item keeps it from being stored twice.
 
 Everything read goes through the caller's ``redact`` (the worker passes the same
-redactor it applies to tool events) after ``<private>`` spans are removed.
+redactor it applies to tool events) after ``<private>`` spans are removed. What the
+agent says right after a tool call on a file inside ``capture.excluded_paths`` (the
+privacy stage set that event aside), and any item that names such a path, is not
+stored: the agent's words about an excluded file are as private as the file.
 
 Never in the hook, never fatal: a transcript that is missing, unreadable, not a
 regular file, truncated, rotated or malformed gives fewer items (or none) and a
@@ -17,11 +20,14 @@ line in the log; the pipeline then works from the events alone, as before.
 
 Not stored: typed prompts (the ``prompts`` table has them, from the hook),
 subagent reports (the Task tool event's result carries the same text), task
-notifications and compaction boundaries (no words of the agent or the user).
+notifications and compaction boundaries (no words of the agent or the user). The
+subagents' own transcript files are not read: their reports reach the memory
+through the Task event.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,16 +61,19 @@ def read_sessions(
     redact: Callable[[str], str],
     final: frozenset[str] | set[str] = frozenset(),
     log: Callable[[str], None] | None = None,
+    excluded_paths: list[str] | tuple[str, ...] = (),
 ) -> IngestStats:
     """Read and store the new transcript items of ``session_ids``; ``final``: sessions that ended
-    (a last line without its newline is taken)."""
+    (a last line without its newline is taken); ``excluded_paths``: ``capture.excluded_paths``."""
     stats = IngestStats()
     log = log or (lambda message: None)
+    private = _path_forms(excluded_paths)
     for session_id, project, path in evidence_table.transcript_targets(conn, list(session_ids)):
         if not usable_path(path):
             continue
         try:
-            _read_one(conn, session_id, project, path, redact=redact, final=session_id in final, stats=stats)
+            _read_one(conn, session_id, project, path, redact=redact, final=session_id in final, stats=stats,
+                      private=private)
         except Exception as exc:  # noqa: BLE001 - a transcript never stops the pipeline
             message = f"transcript of session {session_id}: {type(exc).__name__}: {exc}"
             stats.errors.append(message)
@@ -72,12 +81,33 @@ def read_sessions(
     return stats
 
 
-def _read_one(conn, session_id: str, project: str, path: str, *, redact, final: bool, stats: IngestStats) -> None:
+def _path_forms(roots) -> list[str]:
+    """Each excluded root as the agent may write it: absolute, and with ``~`` for the home folder."""
+    home = os.path.expanduser("~").rstrip(os.sep)
+    forms: list[str] = []
+    for root in roots:
+        root = os.path.normpath(os.path.expanduser(str(root))).rstrip(os.sep)
+        if not root or root == os.sep:
+            continue
+        forms.append(root)
+        if home and root.startswith(home + os.sep):
+            forms.append("~" + root[len(home):])
+    return forms
+
+
+def _private(item, excluded_uses: set[str], forms: list[str]) -> bool:
+    if item.after_tool_use_id in excluded_uses and item.prompts_since_tool == 0:
+        return True
+    return any(form in item.text for form in forms)
+
+
+def _read_one(conn, session_id: str, project: str, path: str, *, redact, final: bool, stats: IngestStats,
+              private: list[str] = ()) -> None:
     saved = evidence_table.read_state(conn, session_id)
     state = TranscriptState.from_dict(saved[1]) if saved and saved[0] == path else TranscriptState()
     if saved and saved[0] != path:  # the session moved to another file: its keys still keep old items out
         state.main.seen = list(TranscriptState.from_dict(saved[1]).main.seen)
-    result = read_transcript(path, state, redact=redact, final=final)
+    result = read_transcript(path, state, redact=redact, final=final, subagents=False)
     stats.sessions += 1
     stats.bytes_read += result.bytes_read
     stats.malformed += result.malformed
@@ -86,6 +116,7 @@ def _read_one(conn, session_id: str, project: str, path: str, *, redact, final: 
         stats.errors.extend(result.errors)
     if not result.items and not result.bytes_read and saved is not None and not result.restarts:
         return  # nothing new: no write
-    items = [item for item in result.items if item.kind in STORED_KINDS]
+    excluded_uses = evidence_table.excluded_tool_uses(conn, session_id)
+    items = [item for item in result.items if item.kind in STORED_KINDS and not _private(item, excluded_uses, private)]
     with transaction(conn):
         stats.items += evidence_table.save_read(conn, session_id, project, path, result.state.to_dict(), items, error)
