@@ -353,3 +353,21 @@ def test_a_log_read_while_exploring_keeps_the_lines_that_report_a_problem():
     main = rules.compress_unit(tool_events(ev.out), PROJECT)[0]
     assert "output: [warning] socket join refused: channel terminal:42 unauthorized" in main.facts
     assert not any("GET /assets/app.js" in f for f in main.facts)
+
+
+def test_an_intent_that_only_points_back_does_not_title_a_unit():
+    ev = Events()
+    a = ev.edit("lib/router.ex")
+    ev.edit("lib/hooks.ex")
+    vague = rules.compress_unit(tool_events(ev.out), PROJECT, [], [said("Now I have the picture. Let me implement everything.")])
+    assert vague[0].title == "Edited lib/router.ex, lib/hooks.ex"
+    named = rules.compress_unit(tool_events(ev.out), PROJECT, [],
+                                [said("Now update the router and the hooks controller to call `touch/2`.", a)])
+    assert named[0].title == "Update the router and the hooks controller to call `touch/2`"
+
+
+def test_a_log_line_printed_during_a_test_run_is_not_its_error():
+    output = ("  1) test idempotent sync (SyncTest)\n     test/sync_test.exs:40\n     Assertion with == failed\n"
+              "     left: 4\n     right: 2\n"
+              "16:58:16.024 [warning] Failed to parse /nonexistent/path.jsonl: :file_not_found\n\n3 tests, 1 failure\n")
+    assert F.error_line(output) == "Assertion with == failed"

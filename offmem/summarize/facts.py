@@ -42,6 +42,8 @@ STACK_LINE = re.compile(r"^(?:File \"|at [\w.$<>\[\]/]+[ (]|at async |at <anonym
                         r"\d+: 0x[0-9a-f]+|#\d+ 0x|\s*\^+\s*$|~+$|\|)")
 EXIT_CODE = re.compile(r"^\s*Exit code (\d+)", re.IGNORECASE)
 CJK_TEXT = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+LOG_LINE = re.compile(r"^(?:\[?\d{4}-\d\d-\d\d[T ]|\[?\d\d:\d\d:\d\d)[^\]]*\]?\s*\[?(?:debug|info|notice|warn(?:ing)?)\b",
+                      re.IGNORECASE)
 HINT = re.compile(r"^(?:hint|note|help|tip|info)\s*:", re.IGNORECASE)
 # A runner's count of failures, which a pipe into tail/head hides from the exit status.
 FAILURE_COUNT = re.compile(r"\b[1-9]\d* (?:failures?|failed|errors?|failing)\b|\bFAILED\b|\bFAIL\b", re.IGNORECASE)
@@ -71,6 +73,8 @@ def _score(line: str, indent: int, in_traceback: bool) -> int:
         score += 3
     if RUNNER_LINE.match(line):
         score -= 7
+    if LOG_LINE.match(line):
+        score -= 3  # a log line printed along the way, not the failure the command reports
     if line.startswith(("FAILED ", "FAIL ")) and " - " in line:
         score += 2  # pytest's "FAILED test::name - AssertionError: …" carries the message
     if len(line) < 6:

@@ -217,9 +217,17 @@ def classify(sentence: str, item: bool = False) -> str:
     return "filler"
 
 
+VAGUE_OBJECT = re.compile(
+    r"\b(?:everything|all of (?:it|them)|(?:all )?(?:the|these|those) (?:changes|fixes|edits|files|steps|tasks?)|"
+    r"this(?: \w+)?|that|these|those|it|them)\s*(?:now|too|as well|first|directly|in parallel)?\s*[.:!]*$",
+    re.IGNORECASE,
+)
+
+
 def is_substantive_intent(sentence: str) -> bool:
-    """An intent worth a title: not just "let me read/check/run …" something."""
-    if LOOKING.match(sentence):
+    """An intent worth a title: not just "let me read/check/run …" something, nor one whose object
+    only points back ("implement everything", "fix this", "apply the changes")."""
+    if LOOKING.match(sentence) or VAGUE_OBJECT.search(sentence):
         return False
     words = re.sub(r"^(?:now|next|first|then|ok(?:ay)?|also)\b[,]?\s+", "", sentence, flags=re.IGNORECASE).split()
     return len(words) >= 4
@@ -244,8 +252,8 @@ def intent_title(sentence: str, limit: int = 140) -> str:
     """"Now let me implement the X sync." → "Implement the X sync"."""
     s = re.sub(
         r"^(?:(?:now|next|first|then|ok(?:ay)?|great|good|perfect|excellent|alright|right|finally|also|and)\b[,!.]?\s+)*"
-        r"(?:let me|let's|let us|i'll|i will|i'm going to|i am going to|i need to|we need to|i should|time to)\s+"
-        r"(?:also\s+|now\s+|go ahead and\s+|help you\s+|start by\s+|first\s+)*",
+        r"(?:(?:let me|let's|let us|i'll|i will|i'm going to|i am going to|i need to|we need to|i should|time to)\s+"
+        r"(?:also\s+|now\s+|go ahead and\s+|help you\s+|start by\s+|first\s+)*)?",
         "", sentence.strip(), flags=re.IGNORECASE,
     )
     s = s.rstrip(" .:!")
