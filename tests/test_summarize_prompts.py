@@ -51,7 +51,8 @@ def test_private_spans_never_reach_a_model():
     events = session_events(0)
     assert "sk-live-123" in json.dumps([e.payload for e in events])  # the fixture holds it
     prompt = prompts.observation_prompt(events, [], PROJECT)
-    summary = prompts.summary_prompt(session_context(0), [])
+    ctx = session_context(0)
+    summary = prompts.summary_prompt(ctx, rules.summarize_session(ctx), fields=prompts.SUMMARY_FIELDS)
     for text in (json.dumps(prompt.chat()), json.dumps(summary.chat())):
         assert "sk-live-123" not in text and "[private]" in text
 
@@ -59,10 +60,10 @@ def test_private_spans_never_reach_a_model():
 def test_outcome_and_changed_files_lines_come_from_the_payloads():
     prompt = prompts.observation_prompt(session_events(0), [], PROJECT)
     log = prompt.messages[-1]["content"]
-    assert "Outcome: `python3 check.py` failed, then passed after the edit" in log
-    assert log.endswith("Files changed: cart/vat.py, NOTES.md")
+    assert "1. outcome: `python3 check.py` failed, then passed after the edit" in log
+    assert "\nFiles changed: cart/vat.py, NOTES.md\n" in log
     quiet = prompts.observation_prompt(session_events(1), [], PROJECT).messages[-1]["content"]
-    assert quiet.endswith("Files changed: none") and "Outcome" not in quiet
+    assert "\nFiles changed: none\n" in quiet and "outcome" not in quiet
 
 
 def test_a_command_that_never_recovers_is_reported():
@@ -124,13 +125,18 @@ def test_observation_prompt_puts_the_static_part_first():
         "system", "user"]
 
 
-def test_summary_prompt_holds_requests_work_files_and_final_message():
+def test_summary_prompt_asks_only_for_the_draft_fields_too_long_to_show():
     ctx = session_context(0, rules.compress(session_events(0), PROJECT))
-    text = prompts.summary_prompt(ctx, ["cart/vat.py", "NOTES.md"]).messages[-1]["content"]
+    long_learned = "agent: vat() ignored its country argument and used a flat rate of 0.2. " * 4
+    draft = SessionSummary(request="Fix the VAT calculation for EU carts", learned=long_learned.strip(),
+                           completed="Fixed: vat() now looks up RATES[country]", files_modified=["cart/vat.py"])
+    assert prompts.fields_to_condense(draft) == ("learned",)
+    prompt = prompts.summary_prompt(ctx, draft)
+    text = prompt.messages[-1]["content"]
     assert "User asked:\n- Fix the VAT calculation for EU carts" in text
-    assert "[bugfix] Fixed AssertionError: 20.0 (`python3 check.py`)" in text
-    assert "Files modified: cart/vat.py, NOTES.md" in text
-    assert "Final message: Fixed: vat() now looks up RATES[country]" in text
+    assert "\nlearned: agent: vat() ignored its country argument" in text and "completed:" not in text
+    assert text.endswith("Answer with: learned")
+    assert prompt.fields == ("learned",) and prompt.schema["required"] == ["learned"]
 
 
 def _fits(value, schema) -> bool:
@@ -141,13 +147,16 @@ def _fits(value, schema) -> bool:
     if schema["type"] == "array":
         return (isinstance(value, list) and len(value) <= schema.get("maxItems", 10**6)
                 and all(_fits(v, schema["items"]) for v in value))
+    if schema["type"] == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
     return (isinstance(value, str) and len(value) <= schema.get("maxLength", 10**6)
             and value in schema.get("enum", [value]))
 
 
 def test_the_examples_fit_their_own_schemas():
-    assert _fits(prompts.OBSERVATION_EXAMPLE, prompts.OBSERVATION_SCHEMA)
-    assert _fits(prompts.SUMMARY_EXAMPLE, prompts.SUMMARY_SCHEMA)
+    topics = [t.strip() for t in prompts.OBSERVATION_EXAMPLE_LOG.rsplit("Topics: ", 1)[1].split(",")]
+    assert _fits(prompts.OBSERVATION_EXAMPLE, prompts.observation_schema(topics))
+    assert _fits(prompts.SUMMARY_EXAMPLE, prompts.summary_schema(prompts.SUMMARY_EXAMPLE_FIELDS))
     assert prompts.OBSERVATION_SCHEMA["properties"]["type"]["enum"] == list(OBSERVATION_TYPES)
 
 
@@ -157,7 +166,8 @@ def test_the_schemas_compile_to_llama_grammars():
     prepare_runtime()  # this may be the process's first llama_cpp import
     from llama_cpp import llama_grammar
 
-    for schema in (prompts.OBSERVATION_SCHEMA, prompts.SUMMARY_SCHEMA):
+    for schema in (prompts.OBSERVATION_SCHEMA, prompts.observation_schema(["vat", "rates"]), prompts.SUMMARY_SCHEMA,
+                   prompts.summary_schema(("learned",))):
         gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
         assert gbnf.startswith("char ::=") or "root ::=" in gbnf
 
@@ -165,9 +175,8 @@ def test_the_schemas_compile_to_llama_grammars():
 # ---------------------------------------------------------------- merging
 
 
-ANSWER = {"type": "bugfix", "title": "VAT now uses the per-country rate", "subtitle": "",
-          "narrative": "vat() used a flat rate; it now looks the rate up by country.",
-          "concepts": ["vat"], "why": ["vat() ignored its country argument", "$ python3 check.py"]}
+ANSWER = {"type": "bugfix", "title": "VAT now uses the per-country rate", "concepts": ["vat"], "picks": [],
+          "summary": "vat() used a flat rate; it now looks the rate up by country."}
 
 
 def test_facts_files_and_event_ids_come_from_the_drafts():
@@ -176,11 +185,18 @@ def test_facts_files_and_event_ids_come_from_the_drafts():
     obs = merge_observation(dict(ANSWER), drafts, events, "llamacpp")
     assert obs.files_modified == ["cart/vat.py", "NOTES.md"] and obs.files_read == ["cart/vat.py"]
     assert obs.event_ids == sorted({i for d in drafts for i in d.event_ids})
-    draft_facts = list(dict.fromkeys(f for d in drafts for f in d.facts))
-    assert obs.facts[: len(draft_facts)] == draft_facts
-    assert obs.facts[len(draft_facts):] == ["vat() ignored its country argument"]  # the command was a draft fact
+    assert obs.facts == list(dict.fromkeys(f for d in drafts for f in d.facts))  # nothing ranked: the drafts' order
     assert (obs.type, obs.title, obs.backend) == ("bugfix", ANSWER["title"], "llamacpp")
-    assert obs.subtitle == next((d.subtitle for d in drafts if d.subtitle), "")  # the model gave none
+    assert obs.narrative.startswith(ANSWER["summary"])
+    assert obs.subtitle == next((d.subtitle for d in drafts if d.subtitle), "")
+
+
+def test_the_facts_the_model_ranks_go_first_and_none_is_dropped():
+    events = session_events(0)
+    drafts = rules.compress(events, PROJECT)
+    facts = list(dict.fromkeys(f for d in drafts for f in d.facts))
+    obs = merge_observation({**ANSWER, "picks": [3, 1]}, drafts, events, "llamacpp")
+    assert obs.facts[:2] == [facts[2], facts[0]] and sorted(obs.facts) == sorted(facts)
 
 
 def test_a_batch_that_edited_nothing_is_not_called_a_fix():
@@ -191,6 +207,13 @@ def test_a_batch_that_edited_nothing_is_not_called_a_fix():
         obs = merge_observation({**ANSWER, "type": claimed}, drafts, events, "llamacpp")
         assert obs.type == "discovery"
     assert merge_observation({**ANSWER, "type": "decision"}, drafts, events, "x").type == "decision"
+
+
+def test_a_fix_the_payloads_show_stays_a_fix():
+    events = session_events(0)
+    drafts = [rules.compress_unit([e for e in events if e.kind.startswith("PostTool")], PROJECT)[0]]
+    assert drafts[0].type == "bugfix"  # a check failed, the file was edited, the check passed
+    assert merge_observation({**ANSWER, "type": "feature"}, drafts, events, "llamacpp").type == "bugfix"
 
 
 def test_without_drafts_the_events_give_the_ids():
@@ -207,6 +230,11 @@ def test_summary_keeps_draft_fields_the_model_left_empty_and_the_draft_files():
     assert (out.request, out.investigated, out.learned, out.completed, out.next_steps) == (
         "Fix VAT", "i", "flat rate", "c", "n")
     assert out.files_read == ["a.py"] and out.files_modified == ["b.py"] and out.backend == "openai"
+
+
+def test_a_summary_never_gets_next_steps_the_draft_does_not_have():
+    draft = SessionSummary(request="r", completed="c", next_steps="")
+    assert merge_summary({"next_steps": "Add a UK rate"}, draft, "llamacpp").next_steps == ""
 
 
 # ---------------------------------------------------------------- registry

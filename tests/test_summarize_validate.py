@@ -22,20 +22,21 @@ EXAMPLES = [prompts.OBSERVATION_EXAMPLE_LOG, json.dumps(prompts.OBSERVATION_EXAM
 GOOD = {
     "type": "bugfix",
     "title": "VAT now uses the per-country rate",
-    "subtitle": "German carts were charged 20%",
-    "narrative": "The check expected 19.0 for Germany but got 20.0 because vat() used one flat rate. "
-    "Looking the rate up by country fixed it.",
     "concepts": ["vat", "tax rates"],
-    "why": ["vat() ignored its country argument"],
+    "evidence": [3, 4],
+    "summary": "The check expected 19.0 for Germany but got 20.0 because vat() used one flat rate. "
+    "Looking the rate up by country fixed it.",
 }
+EXPECTED = {"type": "bugfix", "title": GOOD["title"], "concepts": GOOD["concepts"], "picks": [3, 4],
+            "summary": GOOD["summary"]}
 
 
 def check(answer: dict, default_type: str = "change") -> dict:
-    return validate.observation(answer, SOURCE, EXAMPLES, default_type)
+    return validate.observation(answer, SOURCE, EXAMPLES, default_type, evidence_count=5)
 
 
 def test_a_good_answer_passes_unchanged():
-    assert check(dict(GOOD)) == GOOD
+    assert check(dict(GOOD)) == EXPECTED
 
 
 def test_junk_is_a_summarizer_error_so_the_pipeline_falls_back():
@@ -65,14 +66,20 @@ def test_an_answer_that_is_not_an_object_is_rejected():
 
 
 @pytest.mark.parametrize("title", ["", "   ", None, "...", "VAT"])
-def test_empty_or_one_word_titles_reject_the_answer(title):
+def test_empty_or_one_word_titles_leave_the_title_to_the_draft(title):
+    out = check({**GOOD, "title": title})
+    assert out["title"] == "" and out["picks"] == [3, 4]  # the rest of the answer still serves
+
+
+@pytest.mark.parametrize("title", ["", "VAT"])
+def test_an_answer_with_nothing_usable_is_rejected(title):
     with pytest.raises(JunkOutputError):
-        check({**GOOD, "title": title})
+        check({"type": "bugfix", "title": title, "concepts": [], "evidence": [], "summary": ""})
 
 
 def test_empty_optional_fields_are_dropped_not_fatal():
-    out = check({**GOOD, "narrative": "", "subtitle": "  ", "concepts": [], "why": [""]})
-    assert out["narrative"] == "" and out["subtitle"] == "" and out["concepts"] == [] and out["why"] == []
+    out = check({**GOOD, "summary": "", "concepts": [], "evidence": []})
+    assert out["summary"] == "" and out["concepts"] == [] and out["picks"] == []
 
 
 def test_empty_summary_is_rejected():
@@ -101,7 +108,7 @@ def test_repetitive_text_is_detected(text):
 @pytest.mark.parametrize(
     "text",
     [
-        GOOD["narrative"],
+        GOOD["summary"],
         "Ran the VAT check twice: it failed with AssertionError 20.0, then passed after the edit.",
         "Version 1.2.3 of the parser is pinned.",
     ],
@@ -110,16 +117,13 @@ def test_ordinary_sentences_are_not_repetitive(text):
     assert not validate.is_repetitive(text)
 
 
-def test_repetitive_title_rejects_the_answer():
-    with pytest.raises(JunkOutputError, match="repetitive"):
-        check({**GOOD, "title": "fix fix fix fix fix fix fix fix"})
+def test_repetitive_title_is_dropped():
+    assert check({**GOOD, "title": "fix fix fix fix fix fix fix fix"})["title"] == ""
 
 
-def test_repetitive_narrative_and_why_items_are_dropped():
+def test_repetitive_summary_is_dropped():
     loop = "The rate is defined in vat. This is a valid way. This is a valid way. This is a valid way. This is a valid way."
-    out = check({**GOOD, "narrative": loop, "why": [loop, "vat() ignored its country argument"]})
-    assert out["narrative"] == ""
-    assert out["why"] == ["vat() ignored its country argument"]
+    assert check({**GOOD, "summary": loop})["summary"] == ""
 
 
 def test_summary_with_one_sentence_in_every_field_is_rejected():
@@ -143,14 +147,14 @@ def test_summary_field_repeating_an_earlier_field_is_dropped():
 # ---------------------------------------------------------------- copied from the prompt
 
 
-def test_narrative_copied_from_the_log_is_dropped():
-    copied = "read cart/vat.py (7 lines): RATES = {\"DE\": 0.19, \"FR\": 0.20, \"IT\": 0.22} | def vat(amount, country)"
-    assert check({**GOOD, "narrative": copied})["narrative"] == ""
+def test_quoting_the_evidence_is_what_the_model_is_asked_to_do():
+    quoted = "read cart/vat.py (7 lines): RATES = {\"DE\": 0.19, \"FR\": 0.20, \"IT\": 0.22} | def vat(amount, country)"
+    assert check({**GOOD, "summary": quoted})["summary"] == quoted
 
 
-def test_quoting_a_short_command_is_not_copying():
-    narrative = "Running python3 check.py failed with AssertionError: 20.0 until vat() looked the rate up by country."
-    assert check({**GOOD, "narrative": narrative})["narrative"] == narrative
+def test_a_summary_that_repeats_the_title_or_is_a_fragment_is_dropped():
+    assert check({**GOOD, "summary": GOOD["title"]})["summary"] == ""
+    assert check({**GOOD, "summary": "A minimal"})["summary"] == ""
 
 
 def test_parroting_the_example_title_rejects_the_answer():
@@ -158,16 +162,22 @@ def test_parroting_the_example_title_rejects_the_answer():
         check({**GOOD, "title": prompts.OBSERVATION_EXAMPLE["title"]})
 
 
-def test_parroting_the_example_narrative_rejects_the_answer():
+def test_parroting_the_example_summary_rejects_the_answer():
     with pytest.raises(JunkOutputError):
-        check({**GOOD, "narrative": prompts.OBSERVATION_EXAMPLE["narrative"]})
+        check({**GOOD, "summary": prompts.OBSERVATION_EXAMPLE["summary"]})
 
 
 def test_summary_parroting_the_example_loses_those_fields():
-    raw = dict(prompts.SUMMARY_EXAMPLE, request="Fix the VAT calculation for EU carts")
+    raw = dict(prompts.SUMMARY_EXAMPLE, request="Fix the VAT calculation for EU carts", investigated="", next_steps="")
     out = validate.session_summary(raw, [prompts.SUMMARY_EXAMPLE_INPUT, json.dumps(prompts.SUMMARY_EXAMPLE)])
     assert out["request"] == "Fix the VAT calculation for EU carts"
     assert out["learned"] == "" and out["completed"] == "" and out["next_steps"] == ""
+
+
+def test_summary_answers_only_the_fields_asked():
+    raw = {"learned": "vat() used a flat 20% rate", "completed": "Looked rates up by country", "request": "x y z"}
+    assert validate.session_summary(raw, [], ("learned", "completed")) == {
+        "learned": "vat() used a flat 20% rate", "completed": "Looked rates up by country"}
 
 
 def test_copied_fraction_counts_words_in_shared_spans():
@@ -180,9 +190,10 @@ def test_copied_fraction_counts_words_in_shared_spans():
 
 
 @pytest.mark.parametrize("title", ["cart/vat.py", "vat.py", "Read cart/vat.py", "Edited vat.py and NOTES.md", "`src/app.ts`"])
-def test_file_name_only_titles_reject_the_answer(title):
-    with pytest.raises(JunkOutputError, match="only files"):
-        check({**GOOD, "title": title})
+def test_file_name_only_titles_are_dropped(title):
+    assert check({**GOOD, "title": title})["title"] == ""
+    with pytest.raises(JunkOutputError, match="only files"):  # and with nothing else usable, it is the reason
+        check({"title": title, "concepts": [], "evidence": [], "summary": ""})
 
 
 @pytest.mark.parametrize("title", ["Fix rounding in cart/vat.py", "RATES defined in cart/vat.py", "Add UK rate"])
@@ -190,10 +201,9 @@ def test_titles_that_name_a_file_and_say_something_pass(title):
     assert check({**GOOD, "title": title})["title"] == title
 
 
-def test_file_names_are_not_concepts_or_why_items():
-    out = check({**GOOD, "concepts": ["cart/vat.py", "vat.py", "VAT", "tax rates"], "why": ["narrative_2.md", "x"]})
+def test_file_names_are_not_concepts():
+    out = check({**GOOD, "concepts": ["cart/vat.py", "vat.py", "VAT", "tax rates"]})
     assert out["concepts"] == ["vat", "tax rates"]
-    assert out["why"] == ["x"]
 
 
 # ---------------------------------------------------------------- types
@@ -213,7 +223,7 @@ def test_unknown_types_take_the_drafts_type(given):
     assert check({**GOOD, "type": given}, default_type="discovery")["type"] == "discovery"
 
 
-@pytest.mark.parametrize("field", ["title", "narrative", "subtitle"])
+@pytest.mark.parametrize("field", ["title", "summary"])
 def test_wrong_types_for_text_fields_reject_the_answer(field):
     with pytest.raises(JunkOutputError, match="should be text"):
         check({**GOOD, field: {"text": "x"}})
@@ -221,12 +231,16 @@ def test_wrong_types_for_text_fields_reject_the_answer(field):
 
 def test_wrong_type_for_a_list_field_rejects_the_answer():
     with pytest.raises(JunkOutputError, match="should be a list"):
-        check({**GOOD, "why": 3})
+        check({**GOOD, "concepts": 3})
 
 
-def test_numbers_become_text_and_a_concepts_string_is_split():
-    out = check({**GOOD, "subtitle": 42, "concepts": "vat, tax rates"})
-    assert out["subtitle"] == "42" and out["concepts"] == ["vat", "tax rates"]
+def test_a_concepts_string_is_split():
+    assert check({**GOOD, "concepts": "vat, tax rates"})["concepts"] == ["vat", "tax rates"]
+
+
+def test_evidence_numbers_are_kept_in_range_once_in_the_models_order():
+    assert check({**GOOD, "evidence": [4, 9, 0, -1, 4, "#2", True, "x", 1, 5, 3]})["picks"] == [4, 2, 1, 5, 3]
+    assert check({**GOOD, "evidence": 2})["picks"] == [2]
 
 
 def test_summary_field_of_the_wrong_type_rejects_it():
@@ -240,11 +254,13 @@ def test_summary_field_of_the_wrong_type_rejects_it():
 def test_over_long_fields_are_trimmed_at_a_boundary():
     long_title = ("Make the VAT calculation look up per-country rates so that German, French and Italian "
                   "carts are charged their own tax instead of a flat twenty percent")
-    long_narrative = " ".join(f"Step {i}: the check for country number {i} was run again after edit {i}." for i in range(20))
-    out = check({**GOOD, "title": long_title, "narrative": long_narrative})
+    long_summary = ("The VAT check expected 19.0 for German carts but got 20.0, because vat() ignored its country "
+                    "argument and multiplied every amount by one flat rate of 0.2; after the edit it reads the rate "
+                    "from RATES by country code, and python3 check.py prints ok for DE, FR and IT alike.")
+    out = check({**GOOD, "title": long_title, "summary": long_summary})
     assert len(out["title"]) <= prompts.TITLE_MAX and out["title"].endswith("…")
     assert not out["title"][:-1].endswith(" ")
-    assert len(out["narrative"]) <= prompts.NARRATIVE_MAX
+    assert 0 < len(out["summary"]) <= prompts.SUMMARY_SENTENCE_MAX
 
 
 def test_trim_prefers_a_sentence_end():
@@ -259,11 +275,6 @@ def test_trim_prefers_a_sentence_end():
 
 
 def test_lists_are_deduplicated_and_capped():
-    out = check({**GOOD, "concepts": ["vat", "VAT", "a", "b", "c", "d", "e"], "why": ["x", "X", "y", "z", "w"]})
+    out = check({**GOOD, "concepts": ["vat", "VAT", "a", "b", "c", "d", "e"], "evidence": [1, 1, 2, 3, 4, 5]})
     assert out["concepts"] == ["vat", "a", "b", "c"]
-    assert out["why"] == ["x", "y", "z"]
-
-
-def test_why_item_restating_the_narrative_is_dropped():
-    out = check({**GOOD, "why": [GOOD["narrative"][:100], "vat() ignored its country argument"]})
-    assert out["why"] == ["vat() ignored its country argument"]
+    assert out["picks"] == [1, 2, 3, 4, 5][: prompts.PICKS_MAX_ITEMS]

@@ -3,10 +3,18 @@
 A backend implements :meth:`Summarizer.complete` (one model call that answers
 a :class:`~offmem.summarize.prompts.Prompt` in JSON) and, when it holds a local
 model, :meth:`Summarizer.load`. This class does the rest the same way for all
-of them: build the prompt, time and count the call, validate the answer and
-merge it with the rule-based drafts. Facts the payloads state (files read and
-modified, commands, exit codes, error lines, event ids) always come from the
-drafts, never from a model.
+of them: build the prompt, time and count the call, validate the answer, check
+its claims against the session's sources (:mod:`offmem.summarize.claims`) and
+merge it with the rule-based drafts.
+
+Facts come from the drafts, never from a model: files read and modified,
+commands, exit codes, error lines, the agent's sentences, event ids. The model
+gives a unit of work its title, type and concept tags, ranks the evidence lines
+(the facts it ranks go first; none is dropped) and may add one condensing
+sentence; it condenses a session summary's over-long fields. Any of that which
+names an identifier, path or number the sources do not hold, or talks about
+things they never mention, is dropped and counted (``claims`` in
+:meth:`Summarizer.status`), and the rules' text stays.
 
 Every failure (no answer, a timeout, an HTTP error, junk output) is raised as
 :class:`~offmem.errors.SummarizerError`; the pipeline then keeps the drafts, so
@@ -19,12 +27,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
+
+from typing import Iterable
 
 from offmem.errors import SummarizerError
 from offmem.records import EventRecord, Observation, SessionSummary
 from offmem.summarize import prompts, validate
+from offmem.summarize.claims import ClaimCheck, ClaimTally, SourceText, event_texts, observation_texts
 from offmem.summarize.types import SessionContext
 
 # Types that claim code was changed; a batch that modified no file gets the draft's type instead.
@@ -53,6 +64,7 @@ class CallStats:
     completion_tokens: int = 0
     last_prompt_tokens: int = 0
     last_completion_tokens: int = 0
+    claims: ClaimTally = field(default_factory=ClaimTally)  # model-written claims checked / unsupported
 
     def as_dict(self) -> dict:
         return {
@@ -65,6 +77,7 @@ class CallStats:
             "completion_tokens": self.completion_tokens,
             "last_prompt_tokens": self.last_prompt_tokens,
             "last_completion_tokens": self.last_completion_tokens,
+            "claims": self.claims.as_dict(examples=True),
         }
 
 
@@ -100,10 +113,16 @@ class Summarizer(ABC):
     def loaded(self) -> bool:
         return self.load_seconds is not None
 
+    @property
+    def writes_units(self) -> bool:
+        """False when ``summarizer.units = "rules"``: the units keep the rules' titles, no model call."""
+        return str(getattr(self.settings.summarizer, "units", "model") or "model").strip().lower() != "rules"
+
     def status(self) -> dict:
         return {
             "backend": self.name,
             "model": self.model,
+            "units": "model" if self.writes_units else "rules",
             "loaded": self.loaded,
             "load_seconds": None if self.load_seconds is None else round(self.load_seconds, 3),
             **self.stats.as_dict(),
@@ -111,24 +130,61 @@ class Summarizer(ABC):
 
     # -- the interface the pipeline calls ---------------------------------
 
-    def compress(self, events: list[EventRecord], drafts: list[Observation], project: str) -> Observation:
-        """One model call for the whole batch, merged with the drafts into one observation."""
+    def compress(self, events: list[EventRecord], drafts: list[Observation], project: str,
+                 sources: Iterable[str] = ()) -> Observation:
+        """One model call for the whole unit, merged with the drafts into one observation.
+
+        ``sources``: more of the session's text the claims may rest on (the transcript
+        evidence the drafts were built from); the events' payloads and the drafts count too.
+        """
         if not events and not drafts:
             raise SummarizerError("nothing to compress: the batch has no events and no drafts")
-        prompt = prompts.observation_prompt(events, drafts, project, one_shot=self.one_shot, max_chars=self._log_chars())
+        if not self.writes_units and len(drafts) == 1:
+            return drafts[0]  # summarizer.units = "rules": the model only condenses session summaries
+        prompt = prompts.observation_prompt(events, drafts, project, one_shot=self.one_shot,
+                                            max_chars=self._evidence_chars())
         raw = self._ask(prompt)
-        answer = self._checked(lambda: validate.observation(raw, prompt.source, prompt.examples, _draft_type(drafts)))
-        return merge_observation(answer, drafts, events, self.name)
+        answer = self._checked(lambda: validate.observation(raw, prompt.source, prompt.examples, _draft_type(drafts),
+                                                            len(prompt.evidence)))
+        check = self._claim_check([*event_texts(events), *observation_texts(drafts), *sources],
+                                  changed=any(d.files_modified for d in drafts) or not drafts)
+        return self._checked(lambda: merge_observation(answer, drafts, events, self.name, evidence=prompt.evidence,
+                                                       check=check, topics=prompt.topics))
 
-    def summarize(self, ctx: SessionContext, draft: SessionSummary) -> SessionSummary:
-        """The session summary's five fields from the model; files from the draft."""
-        files = list(dict.fromkeys(draft.files_modified))
-        prompt = prompts.summary_prompt(ctx, files, one_shot=self.one_shot, max_chars=self._log_chars())
+    def summarize(self, ctx: SessionContext, draft: SessionSummary, sources: Iterable[str] = ()) -> SessionSummary:
+        """The draft summary with its over-long fields condensed by the model; files from the draft.
+
+        No call when every field already fits (:func:`prompts.fields_to_condense`). A condensed
+        field is checked against the draft field it condenses (``sources`` are accepted for the
+        same interface as :meth:`compress`; the draft was built from them).
+        """
+        fields = prompts.fields_to_condense(draft)
+        if not fields:
+            return draft
+        prompt = prompts.summary_prompt(ctx, draft, one_shot=self.one_shot, max_chars=self._log_chars(), fields=fields)
         raw = self._ask(prompt)
-        answer = self._checked(lambda: validate.session_summary(raw, prompt.examples))
-        return merge_summary(answer, draft, self.name)
+        answer = self._checked(lambda: validate.session_summary(raw, prompt.examples, fields))
+        checks = {name: self._claim_check(self._field_sources(ctx, draft, name), changed=bool(draft.files_modified))
+                  for name in fields}
+        return merge_summary(answer, draft, self.name, checks=checks)
+
+    @staticmethod
+    def _field_sources(ctx: SessionContext, draft: SessionSummary, name: str) -> list[str]:
+        """What a condensed field may say: its own draft text (and the files and, for the request, the
+        prompts). A sentence true of the session but not of this field (the user's question
+        offered as what was learned) is as wrong as an invented one."""
+        texts = [getattr(draft, name), *draft.files_read, *draft.files_modified]
+        return texts + list(ctx.prompts) if name == "request" else texts
+
+    def _claim_check(self, texts: list[str], *, changed: bool) -> ClaimCheck:
+        """A check against these sources that counts into this backend's tally."""
+        return ClaimCheck(SourceText(texts), self.stats.claims, changed=changed)
 
     # -- shared machinery --------------------------------------------------
+
+    def _evidence_chars(self) -> int:
+        budget = int(getattr(self.settings.summarizer, "batch_max_tokens", 0) or 0)
+        return min(prompts.EVIDENCE_MAX_CHARS, int(budget * 3.5)) if budget else prompts.EVIDENCE_MAX_CHARS
 
     def _log_chars(self) -> int:
         # ~3.5 characters a token for logs full of paths and code
@@ -200,23 +256,54 @@ def _unique(items) -> list:
     return list(dict.fromkeys(i for i in items if i))
 
 
-def merge_observation(answer: dict, drafts: list[Observation], events: list[EventRecord], backend: str) -> Observation:
-    """The model's words on top of the drafts' facts."""
+def _picked_facts(facts: list[str], picks: list[int]) -> list[str]:
+    """The facts the model ranked (1-based numbers of the evidence lines), first, then the others."""
+    chosen = [facts[n - 1] for n in picks if 0 < n <= len(facts)]
+    return _unique([*chosen, *facts])
+
+
+def merge_observation(answer: dict, drafts: list[Observation], events: list[EventRecord], backend: str,
+                      evidence: list[str] = (), check: ClaimCheck | None = None, topics: tuple = ()) -> Observation:
+    """The model's title, type, tags and ranking on top of the drafts' facts.
+
+    Each claim the model wrote goes through ``check`` (when given): an unsupported
+    title gives way to the draft's, an unsupported sentence is dropped. Concept tags
+    chosen from the offered ``topics`` are words of the session, so they are kept as
+    they are (and any other tag is dropped); without topics each tag is a claim.
+    """
     files_modified = _unique(f for d in drafts for f in d.files_modified)
+    draft_kind = _draft_type(drafts)
     kind = answer["type"]
     if drafts and not files_modified:  # nothing was edited: not a fix, feature or refactor
-        if kind in CHANGING_TYPES or (kind == "change" and _draft_type(drafts) == "discovery"):
-            kind = _draft_type(drafts)
+        if kind in CHANGING_TYPES or (kind == "change" and draft_kind == "discovery"):
+            kind = draft_kind
+    if draft_kind == "bugfix" and files_modified:  # the payloads show it: a check failed, an edit, it passed
+        kind = "bugfix"
+    keep = check.claim if check is not None else (lambda _text: True)
+    title = answer["title"]
+    if not title or not keep(title):
+        title = next((d.title for d in drafts if d.title), "")
+        if not title:
+            raise validate.JunkOutputError(f"model title is unusable or not supported by the session: {answer['title']!r}")
+    summary = check.text(answer["summary"]) if check is not None and answer["summary"] else answer["summary"]
+    if topics:
+        concepts = [c for c in answer["concepts"] if c in topics]
+    else:
+        concepts = check.tags(answer["concepts"]) if check is not None else answer["concepts"]
     facts = _unique(f for d in drafts for f in d.facts)
-    facts += [w for w in answer["why"] if w.lower() not in {f.lower() for f in facts}]
+    if facts:
+        facts = _picked_facts(facts, answer["picks"])
+    elif evidence:  # no draft facts: the lines rendered from the payloads the model ranked
+        facts = [evidence[n - 1] for n in answer["picks"] if 0 < n <= len(evidence)]
+    narrative = "\n".join(_unique([summary, *(d.narrative for d in drafts)]))
     event_ids = sorted({i for d in drafts for i in d.event_ids}) if drafts else sorted({e.id for e in events})
     return Observation(
         type=kind,
-        title=answer["title"],
-        subtitle=answer["subtitle"] or next((d.subtitle for d in drafts if d.subtitle), ""),
+        title=title,
+        subtitle=next((d.subtitle for d in drafts if d.subtitle), ""),
         facts=facts,
-        narrative=answer["narrative"] or "\n".join(_unique(d.narrative for d in drafts)),
-        concepts=answer["concepts"] or _unique(c for d in drafts for c in d.concepts),
+        narrative=narrative,
+        concepts=concepts or _unique(c for d in drafts for c in d.concepts),
         files_read=_unique(f for d in drafts for f in d.files_read),
         files_modified=files_modified,
         event_ids=event_ids,
@@ -224,9 +311,21 @@ def merge_observation(answer: dict, drafts: list[Observation], events: list[Even
     )
 
 
-def merge_summary(answer: dict, draft: SessionSummary, backend: str) -> SessionSummary:
-    """Model fields where usable, else the draft's; files always the draft's."""
-    fields = {name: answer.get(name) or getattr(draft, name) for name in prompts.SUMMARY_FIELDS}
+def merge_summary(answer: dict, draft: SessionSummary, backend: str, checks: dict | None = None) -> SessionSummary:
+    """The model's condensed fields where usable and supported, else the draft's; files always the draft's.
+
+    ``checks``: a :class:`ClaimCheck` per field, against what that field may say. A
+    next step is never the model's unless the draft has one: it must not invent open work.
+    """
+    fields = {}
+    for name in prompts.SUMMARY_FIELDS:
+        text = answer.get(name) or ""
+        if name == "next_steps" and not draft.next_steps:
+            text = ""
+        check = (checks or {}).get(name)
+        if text and check is not None:
+            text = check.text(text)
+        fields[name] = text or getattr(draft, name)
     return SessionSummary(
         **fields,
         files_read=list(draft.files_read),

@@ -134,13 +134,18 @@ class _TokenCounter:
 
 
 class LlamaCppSummarizer(Summarizer):
+    """Local GGUF models: one for the units of work, and (``summarizer.summary_model``) optionally
+    another for the few session summaries; one llama.cpp instance when both are the same file."""
+
     name = "llamacpp"
 
     def __init__(self, settings, model_path: str | Path | None = None) -> None:
         super().__init__(settings)
         self._explicit_path = Path(model_path) if model_path else None
-        self._path: Path | None = None
+        self._path: Path | None = None  # the first model loaded (the units' unless the rules title them)
         self._llm = None
+        self._summary_path: Path | None = None
+        self._summary_llm = None
         self._grammars: dict[str, object] = {}
         self._load_lock = threading.Lock()
 
@@ -152,9 +157,11 @@ class LlamaCppSummarizer(Summarizer):
             return self._explicit_path.name
         return self.settings.summarizer.model or "default"
 
-    def model_path(self) -> Path:
-        """The GGUF file: the explicit path, else models.toml's summarizer entry."""
-        if self._explicit_path is not None:
+    def model_path(self, role: str = "units") -> Path:
+        """The GGUF file for ``role`` ("units" or "summary"): ``summarizer.summary_model`` for the
+        summaries when set, else the explicit path, else models.toml's summarizer entry."""
+        named = (getattr(self.settings.summarizer, "summary_model", "") or "").strip() if role == "summary" else ""
+        if self._explicit_path is not None and not named:
             return self._explicit_path
         try:
             from offmem.models import resolve_model_path
@@ -164,7 +171,7 @@ class LlamaCppSummarizer(Summarizer):
                 "pass model_path or set summarizer.backend = \"rules\""
             ) from exc
         try:
-            return Path(resolve_model_path(self.settings, "summarizer", self.settings.summarizer.model or None))
+            return Path(resolve_model_path(self.settings, "summarizer", named or self.settings.summarizer.model or None))
         except SummarizerError:
             raise
         except Exception as exc:  # ModelMissingError and friends carry the fix in their message
@@ -174,26 +181,36 @@ class LlamaCppSummarizer(Summarizer):
         with self._load_lock:
             if self._llm is not None:
                 return
-            path = self.model_path()
-            if not path.is_file():
-                raise SummarizerError(
-                    f"summarizer model file {path} does not exist; run `offmem pull-models` "
-                    "or set summarizer.backend = \"rules\""
-                )
+            roles = (["units"] if self.writes_units else []) + ["summary"]
+            paths = {role: self.model_path(role) for role in roles}
             started = time.perf_counter()
-            try:
-                self._llm = open_llama(
-                    path, n_ctx=int(self.settings.summarizer.n_ctx), n_threads=int(self.settings.summarizer.n_threads),
-                    n_batch=max(32, int(getattr(self.settings.summarizer, "n_batch", 256))),
-                )
-            except ImportError as exc:
-                raise SummarizerError(
-                    "llama-cpp-python is not installed; `pip install 'offmem[local]'` or use another backend"
-                ) from exc
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise SummarizerError(f"llama.cpp could not load {path}: {exc} (is it a valid GGUF file?)") from exc
-            self._path = path
+            opened: dict[Path, object] = {}
+            for path in paths.values():
+                if path not in opened:
+                    opened[path] = self._open(path)
+            self._path = paths[roles[0]]
+            self._llm = opened[self._path]
+            self._summary_path = paths["summary"]
+            self._summary_llm = opened[self._summary_path]
             self.load_seconds = time.perf_counter() - started
+
+    def _open(self, path: Path):
+        if not path.is_file():
+            raise SummarizerError(
+                f"summarizer model file {path} does not exist; run `offmem pull-models` "
+                "or set summarizer.backend = \"rules\""
+            )
+        try:
+            return open_llama(
+                path, n_ctx=int(self.settings.summarizer.n_ctx), n_threads=int(self.settings.summarizer.n_threads),
+                n_batch=max(32, int(getattr(self.settings.summarizer, "n_batch", 256))),
+            )
+        except ImportError as exc:
+            raise SummarizerError(
+                "llama-cpp-python is not installed; `pip install 'offmem[local]'` or use another backend"
+            ) from exc
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise SummarizerError(f"llama.cpp could not load {path}: {exc} (is it a valid GGUF file?)") from exc
 
     @property
     def loaded(self) -> bool:
@@ -202,10 +219,13 @@ class LlamaCppSummarizer(Summarizer):
     def status(self) -> dict:
         info = super().status()
         info["model_path"] = str(self._path or self._explicit_path or "")
+        if self._summary_path is not None and self._summary_path != self._path:
+            info["summary_model_path"] = str(self._summary_path)
         return info
 
     def _grammar(self, prompt: prompts.Prompt):
-        grammar = self._grammars.get(prompt.schema_name)
+        key = json.dumps(prompt.schema, sort_keys=True)  # a summary's schema depends on the fields asked
+        grammar = self._grammars.get(key)
         if grammar is None:
             from llama_cpp import LlamaGrammar
 
@@ -213,18 +233,19 @@ class LlamaCppSummarizer(Summarizer):
                 grammar = LlamaGrammar.from_json_schema(json.dumps(prompt.schema), verbose=False)
             except Exception as exc:
                 raise SummarizerError(f"cannot build a grammar for {prompt.schema_name}: {exc}") from exc
-            self._grammars[prompt.schema_name] = grammar
+            self._grammars[key] = grammar
         return grammar
 
     def complete(self, prompt: prompts.Prompt, max_tokens: int) -> Reply:
         self.load()
         from llama_cpp import LogitsProcessorList
 
+        llm = self._summary_llm if prompt.schema_name == prompts.SUMMARY_SCHEMA_NAME else self._llm
         timeout = float(self.settings.summarizer.timeout_s)
         ends = time.monotonic() + timeout
         counter = _TokenCounter()
         try:
-            stream = self._llm.create_chat_completion(
+            stream = llm.create_chat_completion(
                 messages=prompt.chat(),
                 grammar=self._grammar(prompt),
                 max_tokens=max_tokens,

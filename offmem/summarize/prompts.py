@@ -1,11 +1,21 @@
 """What the summarizer models are asked, and the JSON shapes they must answer in.
 
-Small local models write prose, not facts, so the prompt is short and concrete:
-a compact, numbered log of the batch's tool calls (paths relative to the
-project, outputs cut to their informative lines), a one-shot example from an
-unrelated project, and a JSON schema that the backend enforces. The static part
-(system text and example) comes first so llama.cpp can reuse its KV cache
-between calls.
+Facts come from code, not from the model. By the time a model is called, the
+rules have read the unit of work's facts off the payloads and the transcript
+(commands and exit codes, error lines, what an edit changed, the agent's own
+sentences stating a cause, a decision, a finding). The model does the small part
+a small model does well:
+
+* an **observation**: a title, a type, a few concept tags, and which of the
+  numbered evidence lines matter most, in order (it answers their numbers, so it
+  cannot misquote them), plus at most one sentence condensing them;
+* a **session summary**: each draft field that is too long to show is condensed
+  into one sentence; fields that already fit are not sent.
+
+Whatever it writes is then checked against the session's sources
+(:mod:`offmem.summarize.claims`). The static part of a prompt (system text and a
+one-shot example from an unrelated project) comes first so llama.cpp can reuse
+its KV cache between calls.
 """
 
 from __future__ import annotations
@@ -20,17 +30,20 @@ from offmem.summarize.types import SessionContext
 # Field limits: also the schema's maxLength, so a constrained model cannot ramble
 # past max_tokens and leave truncated JSON behind.
 TITLE_MAX = 80
-SUBTITLE_MAX = 100
-NARRATIVE_MAX = 320
+SUMMARY_SENTENCE_MAX = 200  # an observation's condensing sentence
+NARRATIVE_MAX = SUMMARY_SENTENCE_MAX
 CONCEPT_MAX = 24
 CONCEPTS_MAX_ITEMS = 4
-WHY_MAX = 120
-WHY_MAX_ITEMS = 3
+PICKS_MAX_ITEMS = 5  # evidence lines the model may rank
 SUMMARY_FIELD_MAX = 240
 SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps")
+CONDENSE_OVER = 200  # a draft summary field longer than this is condensed (what the start block can show)
 
 EVENT_MAX_CHARS = 360  # one rendered tool call
 DEFAULT_LOG_MAX_CHARS = 6000  # the whole log (~1.7k tokens)
+EVIDENCE_LINES_MAX = 16  # numbered evidence lines offered to the model
+EVIDENCE_LINE_MAX = 220
+EVIDENCE_MAX_CHARS = 2800  # ~800 tokens: prompt evaluation dominates a small model's call on a CPU
 SKIPPED_KINDS = frozenset({"SessionStart", "SessionEnd", "PreCompact", "Notification"})
 MODIFYING_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 
@@ -39,84 +52,87 @@ OBSERVATION_SCHEMA: dict = {
     "properties": {
         "type": {"type": "string", "enum": list(OBSERVATION_TYPES)},
         "title": {"type": "string", "maxLength": TITLE_MAX},
-        "subtitle": {"type": "string", "maxLength": SUBTITLE_MAX},
-        "narrative": {"type": "string", "maxLength": NARRATIVE_MAX},
         "concepts": {
             "type": "array",
             "items": {"type": "string", "maxLength": CONCEPT_MAX},
             "maxItems": CONCEPTS_MAX_ITEMS,
         },
-        "why": {
-            "type": "array",
-            "items": {"type": "string", "maxLength": WHY_MAX},
-            "maxItems": WHY_MAX_ITEMS,
-        },
+        "evidence": {"type": "array", "items": {"type": "integer"}, "maxItems": PICKS_MAX_ITEMS},
+        "summary": {"type": "string", "maxLength": SUMMARY_SENTENCE_MAX},
     },
-    "required": ["type", "title", "subtitle", "narrative", "concepts", "why"],
+    "required": ["type", "title", "concepts", "evidence", "summary"],
     "additionalProperties": False,
 }
 
-SUMMARY_SCHEMA: dict = {
-    "type": "object",
-    "properties": {name: {"type": "string", "maxLength": SUMMARY_FIELD_MAX} for name in SUMMARY_FIELDS},
-    "required": list(SUMMARY_FIELDS),
-    "additionalProperties": False,
-}
+
+def summary_schema(fields: tuple[str, ...] = SUMMARY_FIELDS) -> dict:
+    """The session summary's schema, for the fields that are asked."""
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string", "maxLength": SUMMARY_FIELD_MAX} for name in fields},
+        "required": list(fields),
+        "additionalProperties": False,
+    }
+
+
+SUMMARY_SCHEMA: dict = summary_schema()
+OBSERVATION_SCHEMA_NAME = "record_observation"
+SUMMARY_SCHEMA_NAME = "record_session_summary"
 
 OBSERVATION_SYSTEM = (
-    "You write memory records of a programmer's coding session so the work can be recalled later. "
-    "Read the numbered tool calls and answer with one JSON object: "
-    "type (bugfix, feature, refactor, change, discovery or decision); "
-    "title (what was done and to what, in a few words, not just a file name); "
-    "subtitle (one line of context); "
-    "narrative (two sentences in your own words: what happened and why); "
-    "concepts (two to four short topic tags); "
-    "why (up to three short reasons, causes or lessons). "
-    "Do not copy commands or code into the narrative."
+    "You index one piece of a programmer's work so it can be found later. "
+    "The numbered evidence lines were taken from the session: commands and their results, edits, "
+    "errors and the agent's own sentences. Use only what the evidence says; add nothing. "
+    "Answer with one JSON object: "
+    "type (bugfix, feature, refactor, change, discovery or decision; discovery if no file changed); "
+    "title (what was done or found, and to what, in a few words taken from the evidence); "
+    "concepts (two to four of the listed topics); "
+    "evidence (the numbers of the lines that matter most, most important first, at most five); "
+    "summary (one sentence condensing those lines with their own names and numbers, or an empty string)."
 )
 
 SUMMARY_SYSTEM = (
-    "You write the end-of-session summary of a programmer's coding session. "
-    "Answer with one JSON object of short sentences: request (what the user asked for), "
-    "investigated (what was looked at), learned (what was found out), "
-    "completed (what was done), next_steps (what is left, or an empty string)."
+    "You shorten the end-of-session record of a programmer's coding session. "
+    "The user message gives what the user asked and the draft record, field by field, taken from the session. "
+    "Rewrite each requested field as one short sentence that keeps the draft's file names, names and numbers "
+    "and adds nothing that is not in the draft. next_steps: only what the draft lists as left to do."
 )
 
 # The one-shot examples come from an unrelated project on purpose: a model that
 # parrots them is caught by validate.py (their text is a "copied" source).
 OBSERVATION_EXAMPLE_LOG = (
     "Project: billing-ui\n"
-    "1. user asked: the invoice total is wrong when a discount is applied\n"
-    "2. read src/invoice.ts (42 lines)\n"
-    "3. $ npm test -- invoice -> FAILED: Expected 90, received 100\n"
-    "4. edit src/invoice.ts: `total = sum(items)` -> `total = sum(items) - discount`\n"
-    "5. $ npm test -- invoice -> ok: 12 passed\n"
-    "Outcome: `npm test -- invoice` failed, then passed after the edit\n"
-    "Files changed: src/invoice.ts"
+    "Files changed: src/invoice.ts\n"
+    "Evidence:\n"
+    "1. $ npm test -- invoice → exit 1: Expected 90, received 100\n"
+    "2. agent: The total summed the item prices and ignored the discount.\n"
+    "3. edited src/invoice.ts: `total = sum(items)` → `total = sum(items) - discount`\n"
+    "4. $ npm test -- invoice → exit 0: 12 passed\n"
+    "5. read src/invoice.ts\n"
+    "Topics: invoice, discount, total, items, npm"
 )
 OBSERVATION_EXAMPLE: dict = {
     "type": "bugfix",
     "title": "Invoice total now subtracts the discount",
-    "subtitle": "Discounted invoices were overcharged",
-    "narrative": "The invoice test expected 90 but got 100 because the total ignored the discount. "
-    "Subtracting the discount when summing the items fixed it.",
-    "concepts": ["invoices", "discounts"],
-    "why": ["The total summed item prices without the discount"],
+    "concepts": ["invoice", "discount"],
+    "evidence": [2, 3, 1],
+    "summary": "The invoice test expected 90 but received 100 because the total ignored the discount.",
 }
 SUMMARY_EXAMPLE_INPUT = (
     "Project: billing-ui\n"
-    "User asked:\n- the invoice total is wrong when a discount is applied\n"
-    "Work recorded:\n- [bugfix] Invoice total now subtracts the discount (src/invoice.ts)\n"
-    "Files modified: src/invoice.ts\n"
-    "Final message: Fixed the discount bug; the invoice tests pass. Currency rounding is still untested."
+    "User asked:\n- the invoice total is wrong when a discount is applied, and rounding looks off too\n"
+    "Draft:\n"
+    "learned: agent: The total summed the item prices and ignored the discount.; agent: Rounding happens "
+    "per item in src/round.ts, which is correct for EU invoices.; Invoice total now subtracts the discount\n"
+    "completed: Fixed the discount bug in src/invoice.ts; the invoice tests pass (12 passed). Currency "
+    "rounding is still untested.; modified src/invoice.ts, test/invoice.test.ts\n"
+    "Answer with: learned, completed"
 )
 SUMMARY_EXAMPLE: dict = {
-    "request": "Fix invoice totals when a discount is applied",
-    "investigated": "The invoice total computation and its failing test",
-    "learned": "The total summed item prices and ignored the discount",
-    "completed": "The total now subtracts the discount and the invoice tests pass",
-    "next_steps": "Add a test for currency rounding",
+    "learned": "The total ignored the discount; per-item rounding in src/round.ts is correct.",
+    "completed": "Fixed the discount bug in src/invoice.ts; the 12 invoice tests pass.",
 }
+SUMMARY_EXAMPLE_FIELDS = ("learned", "completed")
 
 
 @dataclass
@@ -127,8 +143,11 @@ class Prompt:
     messages: list[dict]
     schema: dict
     schema_name: str
-    source: str  # the batch's own text, for the copied-from-prompt check
+    source: str  # the request's own text, for the copied-from-prompt check
     examples: list[str] = field(default_factory=list)  # one-shot text a model must not parrot
+    evidence: list[str] = field(default_factory=list)  # the numbered evidence lines, in order (observations)
+    fields: tuple[str, ...] = ()  # the summary fields asked for (session summaries)
+    topics: tuple[str, ...] = ()  # the concept tags offered (observations): a choice, not a claim
 
     def chat(self) -> list[dict]:
         """System + messages, the shape chat-completion APIs take."""
@@ -340,66 +359,133 @@ def _example_turns(log: str, answer: dict) -> list[dict]:
     ]
 
 
+def evidence_lines(drafts: list[Observation], events: list[EventRecord], max_chars: int = EVIDENCE_MAX_CHARS) -> list[str]:
+    """The evidence a model may pick from: the drafts' facts (read off payloads and the agent's words),
+    else the events rendered one a line; each cut to one line, at most ``max_chars`` in all."""
+    facts = list(dict.fromkeys(f for d in drafts for f in d.facts if f))
+    if not facts:
+        facts = [line for line in (render_event(e) for e in events) if line]
+        facts = [f"outcome: {o}" for o in outcomes(events)] + facts
+    out: list[str] = []
+    used = 0
+    for fact in facts[:EVIDENCE_LINES_MAX]:
+        line = _one_line(fact, EVIDENCE_LINE_MAX)
+        if out and used + len(line) > max_chars:
+            break
+        out.append(line)
+        used += len(line) + 5
+    return out
+
+
+# Words of evidence lines that are about the log, not the work: never a topic.
+LOG_WORDS = frozenset(
+    "agent user output exit todo todos completed pending progress failed passes passed before after now "
+    "edited changed created read ran file files line lines command commands error errors result results "
+    "description subject task tasks true false none null asked assistant said init".split()
+)
+_TOPIC_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[.-][A-Za-z][A-Za-z0-9_]*)*")
+TOPICS_MAX = 10
+
+
+def topic_candidates(texts: list[str], limit: int = TOPICS_MAX) -> list[str]:
+    """The concept tags a model may choose from: the evidence's most frequent names and content words
+    (lower case, file names without their extension), so a tag is always a word of the session."""
+    from offmem.summarize.claims import STOPWORDS
+
+    counts: dict[str, int] = {}
+    for text in texts:
+        for token in _TOPIC_TOKEN.findall(text):
+            tag = token.lower()
+            if "." in tag:  # a file name or dotted name: its stem
+                tag = tag.rsplit(".", 1)[0] if len(tag.rsplit(".", 1)[-1]) <= 4 else tag
+            tag = tag.strip("._-")
+            if len(tag) < 3 or len(tag) > CONCEPT_MAX or tag in STOPWORDS or tag in LOG_WORDS or tag.isdigit():
+                continue
+            counts[tag] = counts.get(tag, 0) + 1
+    order = {tag: n for n, tag in enumerate(counts)}
+    return sorted(counts, key=lambda t: (-counts[t], order[t]))[:limit]
+
+
+def observation_schema(topics: list[str]) -> dict:
+    """The observation schema with concept tags limited to ``topics`` (when there are enough to choose)."""
+    if len(topics) < 2:
+        return OBSERVATION_SCHEMA
+    schema = json.loads(json.dumps(OBSERVATION_SCHEMA))
+    schema["properties"]["concepts"]["items"] = {"type": "string", "enum": list(topics)}
+    return schema
+
+
 def observation_prompt(
     events: list[EventRecord],
     drafts: list[Observation],
     project: str,
     *,
     one_shot: bool = True,
-    max_chars: int = DEFAULT_LOG_MAX_CHARS,
+    max_chars: int = EVIDENCE_MAX_CHARS,
 ) -> Prompt:
-    """Ask for one observation covering the whole batch."""
-    log = render_log(events, project, max_chars)
-    if drafts and log.count("\n") == 0:
-        # nothing renderable (e.g. only lifecycle events): fall back to the drafts' titles
-        log += "\n" + "\n".join(f"{i}. {d.title}" for i, d in enumerate(drafts, 1))
-    for outcome in outcomes(events):
-        log += f"\nOutcome: {outcome}"
+    """Ask for the title, type, concepts and ranked evidence of one unit of work."""
+    lines = [f"Project: {project_label(project)}"]
+    asked = [e.payload.get("prompt") for e in events if e.kind == "UserPromptSubmit" and e.payload.get("prompt")]
+    if asked:
+        lines.append(f"User asked: {_one_line(asked[-1], 240)}")
+    intent = next((d.narrative for d in drafts if d.narrative), "")
+    if intent:
+        lines.append(f"Agent's plan: {_one_line(intent.removeprefix('agent: '), 240)}")
     changed = changed_files(events, drafts)
-    log += "\nFiles changed: " + (", ".join(changed[:8]) if changed else "none")
+    lines.append("Files changed: " + (", ".join(changed[:8]) if changed else "none"))
+    evidence = evidence_lines(drafts, events, max_chars)
+    topics = topic_candidates([*changed, *evidence])
+    lines.append("Evidence:")
+    lines += [f"{n}. {line}" for n, line in enumerate(evidence, 1)] or ["(none)"]
+    if len(topics) >= 2:
+        lines.append("Topics: " + ", ".join(topics))
+    text = "\n".join(lines)
     turns = _example_turns(OBSERVATION_EXAMPLE_LOG, OBSERVATION_EXAMPLE) if one_shot else []
     return Prompt(
         system=OBSERVATION_SYSTEM,
-        messages=[*turns, {"role": "user", "content": log}],
-        schema=OBSERVATION_SCHEMA,
-        schema_name="record_observation",
-        source=log,
+        messages=[*turns, {"role": "user", "content": text}],
+        schema=observation_schema(topics),
+        schema_name=OBSERVATION_SCHEMA_NAME,
+        source=text,
         examples=[OBSERVATION_EXAMPLE_LOG, json.dumps(OBSERVATION_EXAMPLE)],
+        evidence=evidence,
+        topics=tuple(topics),
     )
 
 
-def _session_input(ctx: SessionContext, draft_files: list[str], max_chars: int) -> str:
+def fields_to_condense(draft) -> tuple[str, ...]:
+    """The draft summary's fields too long to show whole: those a model condenses."""
+    return tuple(name for name in SUMMARY_FIELDS if len(getattr(draft, name) or "") > CONDENSE_OVER)
+
+
+def _session_input(ctx: SessionContext, draft, fields: tuple[str, ...], max_chars: int) -> str:
     lines = [f"Project: {project_label(ctx.project)}", "User asked:"]
-    lines += [f"- {_one_line(p, 300)}" for p in ctx.prompts[-5:]] or ["- (no prompt recorded)"]
-    lines.append("Work recorded:")
-    for obs in ctx.observations[-12:]:
-        files = ", ".join(obs.files_modified[:3])
-        lines.append(f"- [{obs.type}] {_one_line(obs.title, 100)}" + (f" ({files})" if files else ""))
-    if not ctx.observations:
-        lines += [f"- {text}" for text in (render_event(e) for e in ctx.events[-15:]) if text]
-    if draft_files:
-        lines.append("Files modified: " + ", ".join(draft_files[:10]))
-    if ctx.last_assistant_message:
-        lines.append(f"Final message: {_one_line(ctx.last_assistant_message, 400)}")
-    text = "\n".join(lines)
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    lines += [f"- {_one_line(p, 300)}" for p in ctx.prompts[:3]] or ["- (no prompt recorded)"]
+    lines.append("Draft:")
+    per_field = max(300, (max_chars - 400) // max(1, len(fields)))
+    lines += [f"{name}: {_one_line(getattr(draft, name), per_field)}" for name in fields]
+    lines.append("Answer with: " + ", ".join(fields))
+    return "\n".join(lines)
 
 
 def summary_prompt(
     ctx: SessionContext,
-    draft_files: list[str],
+    draft,
     *,
     one_shot: bool = True,
     max_chars: int = DEFAULT_LOG_MAX_CHARS,
+    fields: tuple[str, ...] | None = None,
 ) -> Prompt:
-    """Ask for the five-field session summary."""
-    text = _session_input(ctx, draft_files, max_chars)
+    """Ask for the draft summary's long fields (:func:`fields_to_condense`), one sentence each."""
+    fields = fields_to_condense(draft) if fields is None else fields
+    text = _session_input(ctx, draft, fields, max_chars)
     turns = _example_turns(SUMMARY_EXAMPLE_INPUT, SUMMARY_EXAMPLE) if one_shot else []
     return Prompt(
         system=SUMMARY_SYSTEM,
         messages=[*turns, {"role": "user", "content": text}],
-        schema=SUMMARY_SCHEMA,
-        schema_name="record_session_summary",
+        schema=summary_schema(fields),
+        schema_name=SUMMARY_SCHEMA_NAME,
         source=text,
         examples=[SUMMARY_EXAMPLE_INPUT, json.dumps(SUMMARY_EXAMPLE)],
+        fields=fields,
     )

@@ -14,6 +14,7 @@ BACKENDS = {
     "openai": ("offmem.summarize.openai_compat", "OpenAICompatSummarizer"),
 }
 RULES = "rules"
+UNIT_WRITERS = ("model", "rules")  # summarizer.units: who titles each unit of work
 
 
 def backend_names() -> list[str]:
@@ -34,5 +35,8 @@ def get_summarizer(settings, **options) -> Summarizer | None:
         raise ConfigError(
             f"[summarizer] backend = {name!r} is not a backend; choose one of {', '.join(backend_names())}"
         ) from None
+    units = (getattr(settings.summarizer, "units", "") or "model").strip().lower()
+    if units not in UNIT_WRITERS:
+        raise ConfigError(f"[summarizer] units = {units!r}: choose one of {', '.join(UNIT_WRITERS)}")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(settings, **options)

@@ -12,14 +12,18 @@ Rules, per field:
   turned into text, lists and objects are rejected);
 * ``type``: one of the observation types, a known synonym mapped to one, else
   the draft's type;
-* ``title``: required, at least two words, not only file names or tool verbs,
-  not repetitive, not the example's title;
-* ``narrative``/``subtitle``/``why``/``concepts``/summary fields: dropped when
-  empty, repetitive (a word, phrase or character looped) or copied from the
-  prompt (long verbatim spans of the input or of the one-shot example);
+* ``title``: at least two words, not only file names or tool verbs, not
+  repetitive (else the draft's title stays); the example's title rejects the answer;
+* ``evidence``: numbers within the lines offered, each once, in the model's order;
+* ``summary``/``concepts``/summary fields: dropped when empty, repetitive (a
+  word, phrase or character looped) or parroting the one-shot example (quoting
+  the evidence is what the model is asked to do, so that is no fault);
 * over-long text is cut back to a sentence or word boundary;
 * an answer with nothing usable left (or mostly parroting the example) is
   rejected.
+
+Whether what survives is *true* is the claim check's job
+(:mod:`offmem.summarize.claims`), which runs after these rules.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ WORD = re.compile(r"[A-Za-z0-9_]+")
 COPY_NGRAM = 6  # words in a span that counts as copied
 COPY_MAX_FRACTION = 0.6  # share of a field's words inside copied spans
 MIN_TITLE_WORDS = 2
+MIN_SUMMARY_WORDS = 4
 
 
 # ---------------------------------------------------------------- primitives
@@ -242,35 +247,63 @@ def clean_concepts(value: object) -> list[str]:
 # ---------------------------------------------------------------- answers
 
 
-def observation(raw: dict, source: str, examples: list[str], default_type: str = "change") -> dict:
-    """The usable part of a model's observation answer; JunkOutputError if none is."""
+def clean_picks(value: object, count: int) -> list[int]:
+    """The evidence numbers a model ranked: 1-based, within ``count``, de-duplicated, in its order."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    out: list[int] = []
+    for item in value:
+        if isinstance(item, bool):
+            continue
+        try:
+            number = int(str(item).strip().lstrip("#"))
+        except ValueError:
+            continue
+        if 1 <= number <= count and number not in out:
+            out.append(number)
+    return out[: prompts.PICKS_MAX_ITEMS]
+
+
+def observation(raw: dict, source: str, examples: list[str], default_type: str = "change", evidence_count: int = 0) -> dict:
+    """The usable part of a model's observation answer; JunkOutputError if none is.
+
+    ``evidence_count``: how many numbered evidence lines the prompt offered (the
+    valid range of ``evidence``). Quoting the evidence is what the model is asked
+    to do, so only parroting the one-shot example counts as copying here.
+    """
     if not isinstance(raw, dict):
         raise JunkOutputError(f"model answer is not an object: {type(raw).__name__}")
-    sources = Sources(source, examples)
-    title = check_title(raw.get("title"), sources)
-    if sources.from_example(as_text(raw.get("narrative"), "narrative")):
-        raise JunkOutputError(f"model copied the prompt's example narrative: {_preview(str(raw.get('narrative')))}")
-    narrative = clean_field(raw.get("narrative"), "narrative", prompts.NARRATIVE_MAX, sources)
-    subtitle = clean_field(raw.get("subtitle"), "subtitle", prompts.SUBTITLE_MAX, sources)
-    if subtitle.lower() == title.lower():
-        subtitle = ""
-    why = [
-        w for w in clean_list(raw.get("why"), "why", prompts.WHY_MAX, prompts.WHY_MAX_ITEMS, sources)
-        if w.lower() not in (title.lower(), narrative.lower())
-        and not (narrative and copied_fraction(w, ngrams(words(narrative), COPY_NGRAM)) > COPY_MAX_FRACTION)
-    ]
-    return {
+    sources = Sources("", examples)
+    try:
+        title = check_title(raw.get("title"), sources)
+    except JunkOutputError as exc:
+        if sources.from_example(as_text(raw.get("title"), "title")):
+            raise  # parroting the example: nothing else in the answer is to be trusted
+        title, title_error = "", str(exc)  # the draft's title stays; the rest may still serve
+    else:
+        title_error = ""
+    summary_text = as_text(raw.get("summary", raw.get("narrative")), "summary")
+    if summary_text and sources.from_example(summary_text):
+        raise JunkOutputError(f"model copied the prompt's example summary: {_preview(summary_text)}")
+    summary = clean_field(summary_text, "summary", prompts.SUMMARY_SENTENCE_MAX, None)
+    if summary.lower() == title.lower() or len(words(summary)) < MIN_SUMMARY_WORDS:
+        summary = ""  # a repeat of the title, or a fragment ("A minimal")
+    answer = {
         "type": normalize_type(raw.get("type"), default_type),
         "title": title,
-        "subtitle": subtitle,
-        "narrative": narrative,
         "concepts": clean_concepts(raw.get("concepts")),
-        "why": why,
+        "picks": clean_picks(raw.get("evidence"), evidence_count),
+        "summary": summary,
     }
+    if not (title or answer["concepts"] or answer["picks"] or summary):
+        raise JunkOutputError(title_error or f"model answer has no usable field: {_preview(json.dumps(raw))}")
+    return answer
 
 
-def session_summary(raw: dict, examples: list[str]) -> dict:
-    """The usable fields of a model's session summary; JunkOutputError if none is.
+def session_summary(raw: dict, examples: list[str], fields: tuple[str, ...] = prompts.SUMMARY_FIELDS) -> dict:
+    """The usable fields of a model's session summary (those asked: ``fields``); JunkOutputError if none is.
 
     Quoting the user's request or the session's own records is fine in a summary,
     so only the one-shot example counts as a copy source here.
@@ -278,7 +311,7 @@ def session_summary(raw: dict, examples: list[str]) -> dict:
     if not isinstance(raw, dict):
         raise JunkOutputError(f"model answer is not an object: {type(raw).__name__}")
     sources = Sources("", examples)
-    texts = {name: clean_field(raw.get(name), name, prompts.SUMMARY_FIELD_MAX, None) for name in prompts.SUMMARY_FIELDS}
+    texts = {name: clean_field(raw.get(name), name, prompts.SUMMARY_FIELD_MAX, None) for name in fields}
     filled = [v.lower() for v in texts.values() if v]
     if len(filled) >= 3 and len(set(filled)) == 1:
         raise JunkOutputError(f"model summary repeats one sentence in every field: {_preview(filled[0])}")
