@@ -347,11 +347,12 @@ def test_a_turn_without_tool_calls_gets_its_own_memory(tmp_path, offmem_home):
 
 def test_a_log_read_while_exploring_keeps_the_lines_that_report_a_problem():
     ev = Events()
-    log = "\n".join([f"[info] GET /assets/app.js 200 in {n}ms" for n in range(30)]
-                    + ["[warning] socket join refused: channel terminal:42 unauthorized", "[info] GET / 200 in 3ms"])
+    log = "\n".join([f"10:00:{n:02d}.000 [info] GET /assets/app.js 200 in {n}ms" for n in range(30)]
+                    + ["10:00:31.000 [warning] socket join refused: channel terminal:42 unauthorized",
+                       "10:00:32.000 [info] GET / 200 in 3ms"])
     ev.bash("tail -40 /tmp/server.log", log)
     main = rules.compress_unit(tool_events(ev.out), PROJECT)[0]
-    assert "output: [warning] socket join refused: channel terminal:42 unauthorized" in main.facts
+    assert "output: 10:00:31.000 [warning] socket join refused: channel terminal:42 unauthorized" in main.facts
     assert not any("GET /assets/app.js" in f for f in main.facts)
 
 

@@ -59,7 +59,7 @@ def _lines(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def _score(line: str, indent: int, in_traceback: bool) -> int:
+def _score(line: str, indent: int, in_traceback: bool, in_log: bool = False) -> int:
     if EXIT_CODE.match(line) or line.startswith("Traceback (most recent") or STACK_LINE.match(line):
         return -9
     if len(re.findall(r"[A-Za-z]", line)) < 3 and not CJK_TEXT.search(line):
@@ -73,7 +73,7 @@ def _score(line: str, indent: int, in_traceback: bool) -> int:
         score += 3
     if RUNNER_LINE.match(line):
         score -= 7
-    if LOG_LINE.match(line):
+    if LOG_LINE.match(line) and not in_log:
         score -= 3  # a log line printed along the way, not the failure the command reports
     if line.startswith(("FAILED ", "FAIL ")) and " - " in line:
         score += 2  # pytest's "FAILED test::name - AssertionError: …" carries the message
@@ -320,6 +320,6 @@ def reports_failure(output: str) -> bool:
 
 def notable_lines(output: str, limit: int = 2) -> list[str]:
     """Lines of a successful command's output that report a problem (a log's errors, refusals)."""
-    scored = sorted(((_score(ln, indent, False), n, ln) for n, (ln, indent) in enumerate(_lines(output))),
+    scored = sorted(((_score(ln, indent, False, in_log=True), n, ln) for n, (ln, indent) in enumerate(_lines(output))),
                     key=lambda s: (-s[0], s[1]))
     return [trim(ln, 160) for score, _n, ln in scored[:limit] if score >= 3]
