@@ -28,10 +28,11 @@ they are raised, or validation errors whose message is shown as part of another 
     BatchConflict       (offmem.pipeline)            a batch's events stopped being pending; rolled back
     ConfigFileError     (offmem.lean.config_cache)   config.toml cannot be parsed (a ValueError; offmem.config raises ConfigError)
     LineError           (offmem.portability.lines)   an import line is not a memory (a ValueError)
-    NoAnswer            (offmem.retrieval.hook)      the worker gave no usable answer in time
+    NoAnswer            (offmem.worker.client)       the worker gave no usable answer in time
     NotAPayload         (offmem.store.events)        hook input is not a payload (a ValueError)
+    Refused             (offmem.worker.client)       the worker answered with an error status (a NoAnswer)
     SettingsInputError  (offmem.web.settings_form)   a settings form value is invalid (a ValueError)
-    ToolFailure         (offmem.mcp_server)          an MCP tool's error result
+    ToolFailure         (offmem.mcp.tools)           an MCP tool's error result
 
 tests/test_errors_tree.py compares all of this with the classes offmem really defines.
 """

@@ -267,6 +267,24 @@ def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
     return {"scope": scope, "settings": str(path), "removed": removed, "backup": str(backup) if backup else None}
 
 
+def hook_commands(path: Path) -> list[str]:
+    """The distinct offmem hook command lines in one Claude Code settings file (as written, never run)."""
+    try:
+        data = _read(path)
+    except InstallError:
+        return []
+    hooks = data.get("hooks")
+    found: list[str] = []
+    for groups in (hooks.values() if isinstance(hooks, dict) else []):
+        for group in groups if isinstance(groups, list) else []:
+            handlers = group.get("hooks") if isinstance(group, dict) else None
+            for handler in handlers if isinstance(handlers, list) else []:
+                command = str(handler.get("command", "")) if isinstance(handler, dict) else ""
+                if _is_ours(handler) and command not in found:
+                    found.append(command)
+    return found
+
+
 def installed_events(path: Path) -> list[str]:
     try:
         data = _read(path)
@@ -317,6 +335,16 @@ def uninstall_mcp() -> dict:
     if removed:
         _write(path, data)
     return {"settings": str(path), "removed": bool(removed)}
+
+
+def mcp_entry() -> dict:
+    """offmem's MCP server entry in ``~/.claude.json`` (``{}`` when there is none or it is unreadable)."""
+    try:
+        servers = _read(claude_json_path()).get("mcpServers")
+    except InstallError:
+        return {}
+    entry = servers.get(MCP_NAME) if isinstance(servers, dict) else None
+    return entry if isinstance(entry, dict) else {}
 
 
 def mcp_installed() -> bool:

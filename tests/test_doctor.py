@@ -316,7 +316,7 @@ def test_llama_cpp_probe_reports_the_installed_build():
 
 
 def test_llama_cpp_that_crashes_on_import_fails_without_killing_the_doctor(project, tmp_path, monkeypatch):
-    import offmem.doctor as doctor_module
+    import offmem.doctor.llama as doctor_module
 
     # what a build for another CPU does on import: dies of SIGILL (the probe runs isolated, so
     # no shadowing llama_cpp on PYTHONPATH can stand in for it; the probe's code does)

@@ -292,7 +292,7 @@ def test_prompt_brings_back_what_recency_would_not(claude_bin, fake, dirs, insta
     preview = json.loads(offmem(dirs, fake, "context", "--json").stdout)
     assert FACT not in preview["text"] and preview["tokens"] <= preview["budget_tokens"]
     from offmem.config import load_settings
-    from offmem.context import build_index_context
+    from offmem.retrieval.baseline import build_index_context
     from offmem.store.db import Store
 
     with Store.open(db_path) as store:

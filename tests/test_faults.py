@@ -239,7 +239,7 @@ def test_worker_meets_a_full_disk_keeps_events_pending_and_recovers_on_its_own(o
     try:
         wait_until_drained(offmem_home, timeout=60, vectors=False)
         from offmem.config import load_settings
-        from offmem.worker.control import request_json
+        from offmem.worker.client import request_json
 
         wait_for(lambda: request_json(load_settings(), "/api/health"), timeout=60, what="the worker serving HTTP")
         unlimited = resource.RLIM_INFINITY

@@ -63,13 +63,15 @@ def capture_real_store(home: Path) -> None:
     done = replay(fixture_payloads() + promptless_session())
     assert all(r.returncode == 0 for r in done)
     offmem("process", "--rules")
+    from offmem.privacy import default_redactor
     from offmem.retrieval.memories import remember
 
-    with Store.open(load_settings().db_path) as store:
+    settings = load_settings()
+    with Store.open(settings.db_path) as store:
         remember(store, PROJECT, "We keep VAT rates in cart/vat.py, never in settings.", type="decision",
-                 files=["cart/vat.py"])
+                 files=["cart/vat.py"], redactor=default_redactor(settings))
         remember(store, PROJECT, "Split the invoice renderer into pdf.py and html.py.", title="Renderer split",
-                 type="refactor", session_id="mcp-session-1")
+                 type="refactor", session_id="mcp-session-1", redactor=default_redactor(settings))
 
 
 def table(home: Path, name: str) -> list[dict]:

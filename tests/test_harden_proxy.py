@@ -101,7 +101,7 @@ def test_worker_clients_bypass_every_proxy_variable(worker_with_memories, proxy)
     assert refused.returncode == 1 and "(409)" in refused.stderr, refused.stderr  # the worker answered, not a proxy
 
     from offmem.config import load_settings
-    from offmem.worker.control import request_json
+    from offmem.worker.client import request_json
 
     query = urllib.parse.urlencode({"q": "VAT", "project": PROJECT, "mode": "fts"})
     answer = request_json(load_settings(), f"/api/search?{query}", timeout=10.0)

@@ -12,7 +12,7 @@ import pytest
 from offmem.config import load_settings
 from offmem.retrieval import build_session_context, count_tokens
 from offmem.store.db import Store
-from offmem.worker.control import request_json
+from offmem.worker.client import request_json
 from tests.support.seed import add_observation, days_ago, flood
 
 OFFMEM = str(Path(sys.executable).parent / "offmem")

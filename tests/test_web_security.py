@@ -17,8 +17,9 @@ import tomllib
 import pytest
 from fastapi.testclient import TestClient
 
-from offmem.web.security import load_or_create_token, token_matches
-from offmem.worker.app import create_app
+from offmem.config import load_settings
+from offmem.worker.http.app import create_app
+from offmem.worker.http.security import load_or_create_token, token_matches
 from offmem.worker.runner import Worker, check_loopback
 
 PORT = 37810
@@ -27,7 +28,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 
 @pytest.fixture
 def app(offmem_home):
-    worker = Worker(serve_http=False)
+    worker = Worker(load_settings(), serve_http=False)
     worker.stop_event.set()  # not running: a live stream ends at once instead of streaming forever
     return create_app(worker)
 
@@ -256,7 +257,7 @@ def test_a_route_added_after_the_app_was_built_is_guarded(app, client, token):
 def test_the_guards_stand_without_the_web_ui(offmem_home, monkeypatch):
     """The Host/Origin guard and the token are the app factory's, not the UI module's."""
     monkeypatch.setitem(sys.modules, "offmem.web.routes", None)  # as if the UI were not installed
-    worker = Worker(serve_http=False)
+    worker = Worker(load_settings(), serve_http=False)
     app = create_app(worker)
     assert not hasattr(app.state, "web_ui")
     token = load_or_create_token(offmem_home)
@@ -306,7 +307,7 @@ def test_the_cookie_only_counts_from_the_ui_itself(client, token, site, served):
 
 
 def test_sign_in_codes_expire_and_are_random():
-    from offmem.web.security import LoginCodes
+    from offmem.worker.http.security import LoginCodes
 
     codes = LoginCodes(ttl_s=0.0)
     code = codes.issue()

@@ -11,8 +11,9 @@ from offmem.config import load_settings
 from offmem.pipeline import Pipeline
 from offmem.records import Observation
 from offmem.store.db import Store, transaction
-from offmem.web.forget import forget_observations, forget_session, sync_vectors
-from offmem.web.queries import Cursor, changes_since, current_cursor, feed, observation_detail, session_detail
+from offmem.privacy.forget import forget_observations, forget_session
+from offmem.retrieval.browse import Cursor, changes_since, current_cursor, feed, observation_detail, session_detail
+from offmem.search.indexer import apply_queued as sync_vectors
 
 FIRST = "aec79197-7a7d-4653-bf2b-6e40ad63e1d2"
 SECOND = "e6f389e1-d90a-4f2c-ab80-5e36d47af64e"

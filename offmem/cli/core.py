@@ -1,14 +1,19 @@
-"""Core commands: install, uninstall, status, context, process, worker, config."""
+"""Core commands: install, uninstall, status, context, process, worker, config.
+
+Every command module of the CLI reaches offmem through :mod:`offmem.api` only: a command
+reads the settings (its root) and builds one :class:`~offmem.api.Memory` with
+:func:`memory`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Optional
 
 import typer
 
+from offmem import api
 from offmem.cli.app import app
 from offmem.config import load_settings
 from offmem.errors import OffmemError
@@ -35,9 +40,19 @@ def emit(data, as_json: bool, human=None) -> None:
 
 
 def current_project(project: Optional[str]) -> str:
-    from offmem.project import project_root
+    return api.current_project(project)
 
-    return project_root(project or os.getcwd())
+
+_NOTE_COLOURS = {"note": typer.colors.BRIGHT_BLACK, "warning": typer.colors.YELLOW}
+
+
+def _note(message: str, kind: str = "note") -> None:
+    typer.secho(message if kind == "warning" else f"offmem: {message}", err=True, fg=_NOTE_COLOURS.get(kind))
+
+
+def memory(settings=None) -> api.Memory:
+    """The command's :class:`offmem.api.Memory`, over the settings read now (or ``settings``)."""
+    return api.Memory(settings if settings is not None else load_settings(), note=_note)
 
 
 # ---------------------------------------------------------------------- install
@@ -50,14 +65,8 @@ def install(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Register offmem's hooks in Claude Code's settings (idempotent, with a backup)."""
-    from offmem.install import install_hooks, install_mcp
-
     try:
-        result = install_hooks(scope)
-        if mcp:
-            home = os.environ.get("OFFMEM_HOME")
-            result["mcp"] = install_mcp(str(load_settings().home) if home else None)
-        load_settings().home.mkdir(parents=True, exist_ok=True)
+        result = memory().install(scope, mcp=mcp)
     except OffmemError as exc:
         fail(str(exc))
 
@@ -80,12 +89,8 @@ def uninstall(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Remove offmem's hooks from Claude Code's settings; other settings stay untouched."""
-    from offmem.install import uninstall_hooks, uninstall_mcp
-
     try:
-        result = uninstall_hooks(scope)
-        if mcp:
-            result["mcp"] = uninstall_mcp()
+        result = api.uninstall(scope, mcp=mcp)
     except OffmemError as exc:
         fail(str(exc))
     emit(result, as_json, lambda r: typer.echo(
@@ -99,32 +104,7 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Where hooks are installed, and what is stored for the current project."""
-    from offmem.worker.launch import worker_running
-    from offmem.install import installed_events, mcp_installed, settings_path
-    from offmem.store.db import Store, file_size
-
-    settings = load_settings()
-    proj = current_project(project)
-    hooks = {}
-    for scope in ("user", "project"):
-        path = settings_path(scope, proj)
-        hooks[scope] = {"settings": str(path), "events": installed_events(path)}
-    counts: dict = {}
-    total: dict = {}
-    if settings.db_path.exists():
-        with Store.open(settings.db_path) as store:
-            counts = store.counts(proj)
-            total = store.counts()
-    result = {
-        "home": str(settings.home),
-        "project": proj,
-        "hooks": hooks,
-        "mcp_registered": mcp_installed(),
-        "worker_running": worker_running(str(settings.home)),
-        "project_counts": counts,
-        "all_counts": total,
-        "database_bytes": file_size(settings.db_path),
-    }
+    result = memory().status(current_project(project))
 
     def human(r: dict) -> None:
         typer.echo(f"Data directory: {r['home']}")
@@ -152,10 +132,7 @@ def context(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Print exactly what SessionStart (and, with --prompt, the prompt hook) would inject."""
-    from offmem.retrieval.preview import context_preview
-
-    settings = load_settings()
-    result = context_preview(settings, current_project(project), prompt)
+    result = memory().context(current_project(project), prompt)
 
     def human(r: dict) -> None:
         typer.echo(r["text"] or "(no memory for this project yet)")
@@ -181,31 +158,11 @@ def process(
     It holds the worker's lock while it runs, so a worker a hook starts meanwhile
     exits at once instead of processing the same events.
     """
-    from offmem.pipeline import BatchPolicy, Pipeline
-    from offmem.store.db import Store
-    from offmem.worker.runner import AlreadyRunning, WorkerLock
-
-    settings = load_settings()
-    lock = WorkerLock(settings.home)
     try:
-        lock.acquire()
-    except AlreadyRunning:
-        fail("the worker is running and processes the queue; use `offmem worker status`")
-    try:
-        summarizer = None
-        if not rules_only:
-            try:
-                from offmem.summarize.registry import get_summarizer
-
-                summarizer = get_summarizer(settings)
-            except Exception as exc:  # noqa: BLE001
-                typer.secho(f"summarizer unavailable ({exc}); using rules", err=True, fg=typer.colors.YELLOW)
-        with Store.open(settings.db_path) as store:
-            store.ingest_spool_dir(settings.home)
-            stats = Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=force)
-    finally:
-        lock.release()
-    emit(stats.__dict__, as_json)
+        stats = memory().process(force=force, rules_only=rules_only)
+    except OffmemError as exc:  # a worker runs: it processes the queue
+        fail(str(exc))
+    emit(stats, as_json)
 
 
 # ---------------------------------------------------------------------- worker
@@ -214,21 +171,18 @@ def process(
 @worker_app.command("run")
 def worker_run() -> None:
     """Run the worker in the foreground (Ctrl-C or SIGTERM stops it)."""
-    from offmem.worker.runner import AlreadyRunning, Worker
+    from offmem.worker.main import run  # this process becomes the worker: its entry point, not the library
 
-    try:
-        Worker().run()
-    except AlreadyRunning as exc:
-        fail(str(exc))
+    busy = run(load_settings())
+    if busy:
+        fail(busy)
 
 
 @worker_app.command("start")
 def worker_start(as_json: bool = typer.Option(False, "--json")) -> None:
     """Start the worker in the background (no-op when it runs)."""
-    from offmem.worker import control
-
     try:
-        result = control.start(load_settings())
+        result = memory().start_worker()
     except OffmemError as exc:
         fail(str(exc))
     emit(result, as_json, lambda r: typer.echo(f"worker running (pid {r.get('pid')}, port {r.get('port')})"))
@@ -237,10 +191,8 @@ def worker_start(as_json: bool = typer.Option(False, "--json")) -> None:
 @worker_app.command("stop")
 def worker_stop(as_json: bool = typer.Option(False, "--json")) -> None:
     """Stop the worker (SIGTERM; it finishes cleanly and loses nothing)."""
-    from offmem.worker import control
-
     try:
-        stopped = control.stop(load_settings())
+        stopped = memory().stop_worker()
     except OffmemError as exc:
         fail(str(exc))
     emit({"stopped": stopped}, as_json, lambda r: typer.echo("worker stopped" if stopped else "worker was not running"))
@@ -249,12 +201,8 @@ def worker_stop(as_json: bool = typer.Option(False, "--json")) -> None:
 @worker_app.command("restart")
 def worker_restart(as_json: bool = typer.Option(False, "--json")) -> None:
     """Stop the worker if it runs, then start it."""
-    from offmem.worker import control
-
-    settings = load_settings()
     try:
-        control.stop(settings)
-        result = control.start(settings)
+        result = memory().restart_worker()
     except OffmemError as exc:
         fail(str(exc))
     emit(result, as_json, lambda r: typer.echo(f"worker running (pid {r.get('pid')}, port {r.get('port')})"))
@@ -263,9 +211,7 @@ def worker_restart(as_json: bool = typer.Option(False, "--json")) -> None:
 @worker_app.command("status")
 def worker_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Queue depth, models, events/min, memory, last error."""
-    from offmem.worker import control
-
-    result = control.status(load_settings())
+    result = memory().worker_status()
 
     def human(r: dict) -> None:
         if r.get("running"):

@@ -8,9 +8,9 @@ from typing import List, Optional
 
 import typer
 
+from offmem import api
 from offmem.cli.app import app
-from offmem.cli.core import current_project, emit, fail
-from offmem.config import load_settings
+from offmem.cli.core import current_project, emit, fail, memory
 
 
 def _progress():
@@ -34,16 +34,12 @@ def export_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Write memories as JSONL, one memory a line (format: docs/export-format.md)."""
-    from offmem.portability import export_memories
-    from offmem.store.db import Store
-
-    settings = load_settings()
-    if not settings.db_path.exists():
-        fail(f"no offmem database in {settings.home}; nothing to export")
+    mem = memory()
+    if not mem.has_store():
+        fail(f"no offmem database in {mem.home}; nothing to export")
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     try:
-        with Store.open(settings.db_path) as store:
-            counts = export_memories(store, out, _project_or_none(project))
+        counts = mem.export(out, _project_or_none(project))
     finally:
         if output:
             out.close()
@@ -60,19 +56,13 @@ def import_command(
 
     Exits with status 1 when some lines were rejected (the others are imported).
     """
-    from offmem.portability import import_memories, sync_vectors
-    from offmem.privacy import default_redactor
-    from offmem.store.db import Store
-
-    settings = load_settings()
+    mem = memory()
     try:
         handle = sys.stdin if file == "-" else open(file, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
-    with handle, Store.open(settings.db_path) as store:
-        stats = import_memories(store, handle, redactor=default_redactor(settings))
-    result = stats.to_dict()
-    result["vectors"] = sync_vectors(settings)
+    with handle:
+        result = mem.import_memories(handle)
 
     def human(r: dict) -> None:
         detail = ", ".join(f"{n} {kind}" for kind, n in sorted(r["imported"].items())) or "nothing new"
@@ -84,45 +74,11 @@ def import_command(
             typer.secho(f"… and {len(r['rejected']) - 20} more rejected lines", err=True, fg=typer.colors.RED)
 
     emit(result, as_json, human)
-    if stats.rejected:
+    if result["rejected"]:
         raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- transcripts
-
-
-def _pipeline_runner(settings, rules_only: bool):
-    """A function that processes everything pending now; the caller holds the worker's lock."""
-    from offmem.pipeline import BatchPolicy, Pipeline
-    from offmem.store.db import Store
-
-    summarizer = None
-    if not rules_only:
-        try:
-            from offmem.summarize.registry import get_summarizer
-
-            summarizer = get_summarizer(settings)
-        except Exception as exc:  # noqa: BLE001 - rules take over, as in the worker
-            typer.secho(f"summarizer unavailable ({exc}); using rules", err=True, fg=typer.colors.YELLOW)
-
-    def run(_result=None) -> None:
-        with Store.open(settings.db_path) as store:
-            store.ingest_spool_dir(settings.home)
-            Pipeline(store, summarizer=summarizer, policy=BatchPolicy.from_settings(settings)).run_once(force=True)
-
-    return run
-
-
-def _processing_lock(settings):
-    """The worker's lock, held while this command processes (None when a worker runs: it processes)."""
-    from offmem.worker.runner import AlreadyRunning, WorkerLock
-
-    lock = WorkerLock(settings.home)
-    try:
-        lock.acquire()
-    except AlreadyRunning:
-        return None
-    return lock
 
 
 @app.command("import-transcripts")
@@ -133,32 +89,19 @@ def import_transcripts_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Backfill memory from Claude Code transcripts; a transcript already imported is skipped."""
-    from offmem.portability import discover, import_transcripts, sync_vectors
-    from offmem.store.db import Store
-
-    settings = load_settings()
+    mem = memory()
     try:
-        files = discover(paths or [])
+        files = mem.transcripts(paths or [])
     except FileNotFoundError as exc:
         fail(f"{exc}; pass transcript files or folders, or run Claude Code once so ~/.claude/projects exists")
     # Processing here holds the worker's lock for the whole import, so a worker a hook
     # starts meanwhile exits at once instead of processing the same events.
-    lock = _processing_lock(settings) if process else None
-    try:
-        runner = _pipeline_runner(settings, rules_only) if lock is not None else None
-        with _progress() as bar, Store.open(settings.db_path) as store:
-            task = bar.add_task("transcripts", total=len(files))
-            stats = import_transcripts(
-                store, settings.home, files,
-                progress=lambda done, total, result: bar.update(task, completed=done, description=Path(result.path).name[:40]),
-                after_file=runner,
-            )
-    finally:
-        if lock is not None:
-            lock.release()  # before sync_vectors, which would take the held lock for a running worker
-    result = stats.to_dict()
-    result["processed"] = runner is not None
-    result["vectors"] = sync_vectors(settings) if runner is not None else "semantic index: updated by the worker"
+    with _progress() as bar:
+        task = bar.add_task("transcripts", total=len(files))
+        result = mem.import_transcripts(
+            files, rules_only=rules_only, process=process,
+            progress=lambda done, total, found: bar.update(task, completed=done, description=Path(found.path).name[:40]),
+        )
 
     def human(r: dict) -> None:
         statuses: dict = {}
@@ -174,16 +117,6 @@ def import_transcripts_command(
 # ---------------------------------------------------------------------- forget
 
 
-def _before(older_than: str) -> str:
-    from offmem.search.filters import iso, to_epoch
-
-    try:
-        return iso(to_epoch(older_than))
-    except ValueError as exc:
-        fail(str(exc))  # exits
-        return ""
-
-
 @app.command()
 def forget(
     ids: Optional[List[int]] = typer.Argument(None, help="Observation ids (as shown by search and context: #12)."),
@@ -195,32 +128,29 @@ def forget(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Remove memories from SQLite, the keyword index and Chroma, with the raw events behind them."""
-    from offmem.portability import sync_vectors
-    from offmem.privacy.forget import ForgetQuery, forget as forget_rows, plan
-    from offmem.store.db import Store
-
     if ids and (session or project or older_than):
         fail("give observation ids, or --session / --project / --older-than, not both")
-    query = ForgetQuery(ids=list(ids or []), session=session, project=_project_or_none(project),
-                        before=_before(older_than) if older_than else None)
+    try:
+        query = api.forget_query(ids, session=session, project=_project_or_none(project), older_than=older_than)
+    except ValueError as exc:
+        fail(str(exc))
     if query.empty():
         fail("say what to forget: observation ids, --session ID, --project PATH or --older-than DATE")
-    settings = load_settings()
-    if not settings.db_path.exists():
-        fail(f"no offmem database in {settings.home}; nothing to forget")
-    with Store.open(settings.db_path) as store:
-        planned = plan(store, query)
-        result: dict = {"query": query.describe(), "planned": planned, "removed": None, "vectors": None}
-        total = sum(v for k, v in planned.items() if isinstance(v, int))
-        if not dry_run and total:
-            if not yes:
-                summary = ", ".join(f"{v} {k}" for k, v in planned.items() if isinstance(v, int) and v)
-                if not typer.confirm(f"Forget {query.describe()} ({summary})?", default=False, err=True):
-                    typer.secho("nothing forgotten", err=True)
-                    raise typer.Exit(1)
-            result["removed"] = forget_rows(store, query)
+    mem = memory()
+    if not mem.has_store():
+        fail(f"no offmem database in {mem.home}; nothing to forget")
+    planned = mem.plan_forget(query)
+    result: dict = {"query": query.describe(), "planned": planned, "removed": None, "vectors": None}
+    total = sum(v for k, v in planned.items() if isinstance(v, int))
+    if not dry_run and total:
+        if not yes:
+            summary = ", ".join(f"{v} {k}" for k, v in planned.items() if isinstance(v, int) and v)
+            if not typer.confirm(f"Forget {query.describe()} ({summary})?", default=False, err=True):
+                typer.secho("nothing forgotten", err=True)
+                raise typer.Exit(1)
+        result["removed"] = mem.forget(query)
     if result["removed"]:
-        result["vectors"] = sync_vectors(settings)
+        result["vectors"] = mem.sync_vectors()
 
     def human(r: dict) -> None:
         if r["planned"].get("missing_ids"):

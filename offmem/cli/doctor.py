@@ -23,15 +23,16 @@ def doctor(
 
     Exits with status 1 when any check fails.
     """
+    from offmem.api import healthy
+    from offmem.cli.core import memory
     from offmem.config import ConfigError, load_settings
-    from offmem.doctor import healthy, run_checks
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         typer.secho(f"offmem: {exc}; fix or move the file aside", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    checks = run_checks(settings, project, full=verify)
+    checks = memory(settings).doctor(project, full=verify)
     ok = healthy(checks)
     if as_json:
         typer.echo(json.dumps({"ok": ok, "home": str(settings.home), "checks": [c.to_dict() for c in checks]}, indent=2))

@@ -1,7 +1,8 @@
 """Entry point of the ``offmem`` command.
 
 Command modules register themselves on :data:`offmem.cli.app.app` when imported;
-each module owns one group of commands and calls library functions only.
+each module owns one group of commands and reaches the library through
+:mod:`offmem.api` only.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def load_commands():
 
 
 def run() -> None:
-    from offmem.filemodes import restrict_umask
+    from offmem.api import restrict_umask
 
     restrict_umask()  # what any command (and the MCP server) creates in the data directory is private
     if len(sys.argv) == 2 and sys.argv[1] in ("--version", "-V"):

@@ -11,7 +11,7 @@ from offmem.cli.app import app
 def mcp_command() -> None:
     """Serve offmem's memory tools (search, timeline, get_observations, remember) over stdio MCP."""
     try:
-        from offmem.mcp_server import serve
+        from offmem.mcp.server import serve
     except ImportError as exc:
         typer.secho(
             f"offmem: the MCP server needs the `mcp` package ({exc}); install it with `pip install 'offmem[local]'`",

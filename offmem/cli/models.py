@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -13,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from offmem.cli.app import app
+from offmem.errors import ModelError
 
 
 class Role(str, Enum):
@@ -25,10 +25,10 @@ class SourceKind(str, Enum):
     pypi = "pypi"
 
 
-def _settings():
-    from offmem.config import load_settings
+def _memory():
+    from offmem.cli.core import memory
 
-    return load_settings()
+    return memory()
 
 
 def _fail(message: str) -> None:
@@ -95,23 +95,15 @@ def pull_models_command(
     Hub sources honour HF_ENDPOINT (a mirror) and HF_TOKEN; interrupted downloads
     resume. Nothing is ever downloaded at run time.
     """
-    from offmem.models import ModelError, pull_models, select_models, load_catalog, write_bundle
-
-    settings = _settings()
+    mem = _memory()
     if as_json:
         _quiet_hub()
     bar = None if as_json else _rich_bar
     log = None if as_json else _log
-    started = time.monotonic()
     try:
-        specs = select_models(load_catalog(settings.home), names or (), role.value if role else None, defaults)
-        results = pull_models(settings, [s.name for s in specs], force=force, allow_unpinned=allow_unpinned,
-                              kinds=(source.value,) if source else (), bar=bar, log=log)
-        extra = {"seconds": round(time.monotonic() - started, 2), "models_dir": str(settings.models_dir), "bundle": None}
-        if bundle is not None and all(r.status != "failed" for r in results):
-            manifest = write_bundle(settings, [r.name for r in results], bundle, bar=bar)
-            extra["bundle"] = {"path": str(bundle), "size": bundle.stat().st_size,
-                               "models": [m["name"] for m in manifest["models"]]}
+        results, extra = mem.pull_models(names or (), role=role.value if role else None, defaults=defaults,
+                                         kinds=(source.value,) if source else (), force=force,
+                                         allow_unpinned=allow_unpinned, bundle=bundle, bar=bar, log=log)
     except (ModelError, OSError) as exc:
         _fail(str(exc))
         return
@@ -139,16 +131,14 @@ def import_models_command(
     Every file must match the sha256 the local models.toml pins; a file it does not
     pin is refused unless --allow-unpinned.
     """
-    from offmem.models import ModelError, import_bundle
-
-    settings = _settings()
+    mem = _memory()
     try:
-        results = import_bundle(settings, archive, names or None, force=force, bar=None if as_json else _rich_bar,
-                                allow_unpinned=allow_unpinned)
+        results = mem.import_models(archive, names or None, force=force, bar=None if as_json else _rich_bar,
+                                    allow_unpinned=allow_unpinned)
     except (ModelError, OSError) as exc:
         _fail(str(exc))
         return
-    _print_results(results, as_json, {"models_dir": str(settings.models_dir)})
+    _print_results(results, as_json, {"models_dir": str(mem.settings.models_dir)})
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 
@@ -165,20 +155,17 @@ def models_command(
     verify: bool = typer.Option(False, "--verify", help="Rehash every installed file instead of trusting unchanged ones."),
 ) -> None:
     """List the models offmem knows, where each lives, whether it verifies, which are active."""
-    from offmem.models import ModelError, list_models, load_catalog
-
-    settings = _settings()
     try:
-        statuses = list_models(settings, full=verify)
-        catalog_paths = [str(p) for p in load_catalog(settings.home).paths]
+        found = _memory().models(full=verify)
     except ModelError as exc:
         _fail(str(exc))
         return
+    statuses, catalog_paths = found["models"], found["catalog"]
     if as_json:
-        typer.echo(json.dumps({"models_dir": str(settings.models_dir), "catalog": catalog_paths,
+        typer.echo(json.dumps({"models_dir": str(found["models_dir"]), "catalog": catalog_paths,
                                "models": [s.to_dict() for s in statuses]}, indent=2))
         return
-    _print_table(statuses, settings.models_dir, catalog_paths)
+    _print_table(statuses, found["models_dir"], catalog_paths)
 
 
 def _print_table(statuses, models_dir: Path, catalog_paths: list[str]) -> None:

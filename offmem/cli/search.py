@@ -6,68 +6,18 @@ no worker it searches in-process, loading the embedding model first (~5 s).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from offmem.cli.app import app
-from offmem.cli.core import current_project, emit, fail
-from offmem.config import load_settings
+from offmem.cli.core import current_project, emit, fail, memory
 from offmem.errors import OffmemError
-
-
-def _query_params(query: str, project: str | None, types: list[str], files: list[str], session: str | None,
-                  since: str | None, until: str | None, limit: int, mode: str) -> dict:
-    params = {"q": query, "limit": limit, "mode": mode, "type": types, "file": files}
-    for key, value in (("project", project), ("session", session), ("since", since), ("until", until)):
-        if value:
-            params[key] = value
-    return params
-
-
-def _via_worker(settings, params: dict) -> dict | None:
-    from offmem.worker.control import request_json
-
-    return request_json(settings, "/api/search?" + urllib.parse.urlencode(params, doseq=True), timeout=30.0)
-
-
-def _local_backends(settings, mode: str):
-    """The embedder and Chroma index for an in-process search; (None, None) with a note if unusable."""
-    if mode == "fts" or settings.embedder.backend == "none":
-        return None, None, []
-    from offmem.embed import get_embedder
-    from offmem.search.hybrid import chroma_for
-
-    try:
-        embedder = get_embedder(settings)
-        typer.secho("offmem: no worker running; loading the embedding model "
-                    "(`offmem worker start` keeps it warm)", err=True, fg=typer.colors.BRIGHT_BLACK)
-        embedder.load()
-        return embedder, chroma_for(settings), []
-    except OffmemError as exc:
-        return None, None, [f"semantic search unavailable: {exc}"]
-
-
-def _local(settings, params: dict) -> dict:
-    from offmem.search.hybrid import search
-    from offmem.store.db import Store
-
-    embedder, chroma, notes = _local_backends(settings, params["mode"])
-    with Store.open(settings.db_path) as store:
-        results = search(
-            store, params["q"], mode=params["mode"], embedder=embedder, chroma=chroma,
-            project=params.get("project"), types=params["type"], files=params["file"],
-            session_id=params.get("session"), since=params.get("since"), until=params.get("until"),
-            limit=params["limit"],
-        )
-    data = results.to_dict(params["q"])
-    data["notes"] = notes + data["notes"]
-    return data
 
 
 def _print_hits(data: dict, show_project: bool) -> None:
@@ -105,17 +55,15 @@ def search_command(
                                  "title, project, created_at, score and ranks {fts, vector}."),
 ) -> None:
     """Search memories: keywords and meaning, fused, scoped to the project."""
-    settings = load_settings()
+    mem = memory()
     if mode not in ("hybrid", "fts", "vector"):
         fail(f"unknown --mode {mode!r}; use hybrid, fts or vector")
-    if not settings.db_path.exists():
-        fail(f"no memories yet in {settings.home}; run `offmem install` and use Claude Code first")
+    if not mem.has_store():
+        fail(f"no memories yet in {mem.home}; run `offmem install` and use Claude Code first")
     scope = None if all_projects else current_project(project)
-    params = _query_params(query, scope, type_, file, session, since, until, limit, mode)
     try:
-        data = _via_worker(settings, params)
-        if data is None or "hits" not in data:
-            data = _local(settings, params)
+        data = mem.search(query, project=scope, types=type_, files=file, session=session, since=since, until=until,
+                          limit=limit, mode=mode)
     except (OffmemError, ValueError) as exc:
         fail(str(exc))
     if as_json:
@@ -134,81 +82,23 @@ def _progress_bar():
                     transient=False, disable=not sys.stderr.isatty())
 
 
-def _post_with_token(settings, path: str) -> dict:
-    """POST to the worker with the install's token (mutating endpoints require it)."""
-    import urllib.error
-    import urllib.request
-
-    from offmem.web.security import TOKEN_HEADER, load_or_create_token
-    from offmem.worker.control import base_url, local_urlopen
-
-    url = base_url(settings)
-    if url is None:
-        fail("the worker stopped; run `offmem reindex` again")
-    request = urllib.request.Request(url + path, data=b"{}", method="POST", headers={
-        "Content-Type": "application/json", TOKEN_HEADER: load_or_create_token(settings.home)})
-    try:
-        with local_urlopen(request, timeout=10.0) as reply:
-            return json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        fail(f"the worker refused the reindex ({exc.code}): {exc.read().decode('utf-8', 'replace')[:300]}")
-    except (OSError, ValueError) as exc:
-        fail(f"cannot reach the worker: {exc}")
-    return {}
-
-
-def _reindex_in_worker(settings) -> dict:
-    from offmem.worker.control import request_json
-
-    status = request_json(settings, "/api/search/status", timeout=10.0) or {}
-    configured = settings.embedder.model or None
-    if configured and status.get("model") and status["model"] != configured:
-        fail(f"the worker runs embedder {status['model']!r} but {configured!r} is configured; "
-             f"run `offmem worker restart`, then `offmem reindex`")
-    started = _post_with_token(settings, "/api/search/reindex")
-    if not started.get("started"):
-        fail(f"the worker did not start the reindex: {started}")
+@contextlib.contextmanager
+def _bar():
+    """The reindex progress bar, as ``update(done, total)``."""
     with _progress_bar() as bar:
         task = bar.add_task("reindex", total=None)
-        while True:
-            time.sleep(0.5)
-            status = request_json(settings, "/api/search/status", timeout=10.0) or {}
-            pending = status.get("pending") or 0
-            total = max(bar.tasks[task].total or 0, pending + (status.get("indexed") or 0), 1)
-            bar.update(task, total=total, completed=total - pending)
-            if not status.get("reindexing"):
-                break
-    if status.get("error"):
-        fail(f"reindex failed: {status['error']}")
-    return status
-
-
-def _reindex_here(settings) -> dict:
-    from offmem.search.indexer import get_indexer
-
-    indexer = get_indexer(settings)
-    if indexer is None:
-        fail("embedder.backend is `none`: there are no vectors to build "
-             "(`offmem config set embedder.backend auto` to enable semantic search)")
-    with _progress_bar() as bar:
-        task = bar.add_task("reindex", total=None)
-        done = indexer.reindex(progress=lambda n, total: bar.update(task, completed=n, total=total))
-    status = indexer.status()
-    status["queued"] = done
-    return status
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @app.command()
 def reindex(as_json: bool = typer.Option(False, "--json")) -> None:
     """Rebuild the semantic index (Chroma) from the database with the configured embedder."""
-    from offmem.worker.launch import worker_running
-
-    settings = load_settings()
-    if not settings.db_path.exists():
-        fail(f"no database in {settings.home}; nothing to index")
+    mem = memory()
+    if not mem.has_store():
+        fail(f"no database in {mem.home}; nothing to index")
     started = time.time()
     try:
-        status = _reindex_in_worker(settings) if worker_running(str(settings.home)) else _reindex_here(settings)
+        status = mem.reindex(bar=_bar)
     except OffmemError as exc:
         fail(str(exc))
     status["seconds"] = round(time.time() - started, 1)
@@ -228,14 +118,12 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recall@5, Recall@10 and MRR of keyword, vector and hybrid search on the evaluation set."""
-    from offmem.search import evaluate
-
     if split not in ("all", "dev", "test"):
         fail("--split must be all, dev or test")
     try:
-        result = evaluate.run(eval_dir, settings=load_settings(), split=split, do_tune=tune)
+        found = memory().evaluate(eval_dir, split=split, tune=tune)
     except (OffmemError, OSError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps(result, indent=2) if as_json else evaluate.render(result, split))
-    if not evaluate.hybrid_holds(result["report"]):
+    typer.echo(json.dumps(found["result"], indent=2) if as_json else found["text"])
+    if not found["holds"]:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from offmem.cli.app import app
-from offmem.config import load_settings
+from offmem.cli.core import memory
 from offmem.errors import OffmemError
 
 
@@ -25,16 +25,14 @@ def ui(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Open the web UI (live memory, search, context preview, settings, forget, stats)."""
-    from offmem.worker import control
-
-    settings = load_settings()
+    mem = memory()
     try:
-        status = control.start(settings)
+        status = mem.start_worker()
     except OffmemError as exc:
         typer.secho(f"offmem: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     url = f"http://127.0.0.1:{status['port']}/"
-    login_url, valid_s = sign_in_link(settings, url)
+    login_url, valid_s = mem.sign_in_link(url)
     opened = False
     if open_browser and can_open_browser():
         import webbrowser
@@ -51,15 +49,3 @@ def ui(
                    "run `offmem ui` again for a new one)")
     if open_browser and not opened:
         typer.echo("(open that address in a browser on this computer)")
-
-
-def sign_in_link(settings, url: str) -> tuple[str | None, float]:
-    """A one-time link that signs this user's browser in to the UI (the worker serves memory
-    only to holders of the install's token) and how long it is valid; None if the worker gives none."""
-    from offmem.worker.control import request_json
-
-    issued = request_json(settings, "/api/ui/login-code", timeout=5.0, method="POST", body={}) or {}
-    path = issued.get("path")
-    if not (isinstance(path, str) and path.startswith("/login?")):
-        return None, 0.0
-    return url.rstrip("/") + path, float(issued.get("expires_in_s") or 0)

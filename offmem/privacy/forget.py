@@ -178,6 +178,16 @@ def forget(store: Store, query: ForgetQuery) -> dict:
     return counts
 
 
+def forget_observations(store: Store, ids: list[int]) -> dict:
+    """Delete observations (and their now unreferenced raw events); returns the counts removed."""
+    return forget(store, ForgetQuery(ids=[int(i) for i in ids]))
+
+
+def forget_session(store: Store, session_id: str) -> dict:
+    """Delete a session and everything recorded or derived from it; returns the counts removed."""
+    return forget(store, ForgetQuery(session=session_id))
+
+
 def _forget_evidence(conn, counts: dict, **selectors) -> None:
     """What the worker read from the transcripts of what goes (the key appears only when some did)."""
     gone = evidence_table.forget_where(conn, **selectors)

@@ -116,14 +116,14 @@ def _title_of(text: str) -> str:
     return first if len(first) <= 120 else first[:119].rstrip() + "…"
 
 
-def remember(store, project: str, text: str, *, title: str | None = None, type: str = "discovery",
+def remember(store, project: str, text: str, *, redactor, title: str | None = None, type: str = "discovery",
              files=None, session_id: str | None = None) -> dict:
-    """Store an explicit memory (origin ``remember``): searchable at once by keyword, embedded later."""
-    from offmem.privacy import default_redactor
+    """Store an explicit memory (origin ``remember``): searchable at once by keyword, embedded later.
+    ``redactor`` (the configured :func:`offmem.privacy.default_redactor`): an explicit memory is
+    redacted like captured text."""
     from offmem.records import Observation
     from offmem.store.db import transaction
 
-    redactor = default_redactor()  # an explicit memory is redacted like captured text
     body = redactor.redact_text((text or "").strip())
     if not body:
         raise MemoryRequestError("nothing to remember: pass the text of the memory")

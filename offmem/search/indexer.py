@@ -220,4 +220,16 @@ def get_indexer(settings) -> Indexer | None:
     return Indexer(settings, embedder, ChromaIndex.from_settings(settings))
 
 
-__all__ = ["Indexer", "IndexMismatchError", "SearchIndexError", "enqueue_all", "get_indexer", "index_identity", "instance_id"]
+def apply_queued(indexer: Indexer | None) -> str | None:
+    """Apply the queued vector writes and deletes now with a loaded ``indexer`` (the worker's, after
+    the UI forgot something); a note, not an error, when the work must wait for the next pass."""
+    if indexer is None:
+        return None
+    try:
+        indexer.index_pending()
+    except Exception as exc:  # noqa: BLE001 - the outbox keeps the work for the worker's next pass
+        return f"the semantic index will drop it on the worker's next pass ({type(exc).__name__}: {exc})"
+    return None
+
+
+__all__ = ["Indexer", "IndexMismatchError", "SearchIndexError", "apply_queued", "enqueue_all", "get_indexer", "index_identity", "instance_id"]

@@ -1,7 +1,7 @@
 """The UI's JSON endpoints: the live stream (server-sent events) and the actions.
 
 Every action (save settings, forget) requires the install's token header
-(:func:`offmem.web.security.token_checker`), not only the signed-in browser's
+(:func:`offmem.worker.http.security.token_checker`), not only the signed-in browser's
 cookie; the app factory's guards (Host/Origin, token or cookie) already stand in
 front of all of them, the stream included.
 """
@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from offmem.store.db import Store
+from offmem.api import Cursor, ForgetQuery
 from offmem.web import settings_form
 from offmem.web.base import WebUI
-from offmem.web.forget import forget_observations, forget_session, sync_vectors
-from offmem.web.queries import Cursor, changes_since, current_cursor
-from offmem.web.security import token_checker
+from offmem.worker.http.security import token_checker
 
 POLL_S = 1.0
 
@@ -31,14 +30,15 @@ class StreamPoller:
     def __init__(self, ui: WebUI, project: str | None, cursor: Cursor | None) -> None:
         self.ui = ui
         self.project = project
-        self.store = Store.open(ui.db_path)
-        self.cursor = cursor or current_cursor(self.store, project)
+        self._open = ExitStack()
+        self.reader = self._open.enter_context(ui.memory.browse())
+        self.cursor = cursor or self.reader.cursor(project)
         self.last_status: dict | None = None
 
     def poll(self) -> list[ServerSentEvent]:
-        items, _ = changes_since(self.store, self.cursor, self.project)
+        items, _ = self.reader.changes_since(self.cursor, self.project)
         events = [self._item_event(item) for item in items]
-        status = {"queue_depth": self.store.queue_depth(), "events_per_min": self.ui.worker.events_per_minute()}
+        status = {"queue_depth": self.reader.queue_depth(), "events_per_min": self.ui.memory.events_per_minute()}
         if status != self.last_status:
             self.last_status = status
             events.append(ServerSentEvent(event="status", data=status))
@@ -55,7 +55,7 @@ class StreamPoller:
         return ServerSentEvent(event=item["kind"], id=self.cursor.encode(), data=data)
 
     def close(self) -> None:
-        self.store.close()
+        self._open.close()
 
 
 def router(ui: WebUI) -> APIRouter:
@@ -72,7 +72,7 @@ def router(ui: WebUI) -> APIRouter:
             while True:
                 for event in await run_in_threadpool(poller.poll):
                     yield event
-                if ui.worker.stop_event.is_set():  # end the stream so the worker can stop
+                if ui.memory.stopping():  # end the stream so the worker can stop
                     break
                 await asyncio.sleep(POLL_S)
         finally:
@@ -89,20 +89,18 @@ def router(ui: WebUI) -> APIRouter:
 
     @r.delete("/observations/{observation_id}", dependencies=needs_token)
     def forget_memory(observation_id: int) -> dict:
-        with ui.store() as store:
-            result = forget_observations(store, [observation_id])
+        result = ui.memory.forget(ForgetQuery(ids=[int(observation_id)]))
         if not result["observations"]:
             raise HTTPException(status_code=404, detail=f"memory #{observation_id} does not exist (already forgotten?)")
-        result["note"] = sync_vectors(ui.worker.indexer)
+        result["note"] = ui.memory.sync_vectors()  # the worker's warm indexer drops the vectors now
         return result
 
     @r.delete("/sessions/{session_id:path}", dependencies=needs_token)
     def forget_whole_session(session_id: str) -> dict:
-        with ui.store() as store:
-            result = forget_session(store, session_id)
+        result = ui.memory.forget(ForgetQuery(session=session_id))
         if not any(result.values()):
             raise HTTPException(status_code=404, detail=f"session {session_id} does not exist (already forgotten?)")
-        result["note"] = sync_vectors(ui.worker.indexer)
+        result["note"] = ui.memory.sync_vectors()
         return result
 
     return r

@@ -1,19 +1,15 @@
-"""What every UI handler shares: the worker, the token, the templates, a store."""
+"""What every UI handler shares: the app's Memory, the token, the templates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from offmem.project import project_name
-from offmem.records import OBSERVATION_TYPES
-from offmem.store.db import Store
-from offmem.web.queries import human_bytes
-from offmem.web.security import TOKEN_HEADER, load_or_create_token
+from offmem.api import OBSERVATION_TYPES, Memory, project_name
+from offmem.units import format_bytes as human_bytes
+from offmem.worker.token_file import TOKEN_HEADER, load_or_create_token
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
@@ -51,12 +47,11 @@ def short_id(value: str | None) -> str:
 
 
 class WebUI:
-    """One per app: built by :func:`offmem.web.routes.register`."""
+    """One per app: built by :func:`offmem.web.routes.register` around the app's :class:`offmem.api.Memory`."""
 
-    def __init__(self, worker, token: str | None = None) -> None:
-        self.worker = worker
-        self.home = Path(worker.settings.home)
-        self.db_path = worker.settings.db_path
+    def __init__(self, memory: Memory, token: str | None = None) -> None:
+        self.memory = memory
+        self.home = Path(memory.settings.home)
         self.token = token or load_or_create_token(self.home)
         self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         env = self.templates.env
@@ -64,11 +59,6 @@ class WebUI:
                            observation_types=OBSERVATION_TYPES)
         env.filters.update(when=when, duration=duration, short_id=short_id, human_bytes=human_bytes,
                            project_name=project_name)
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        with Store.open(self.db_path) as store:
-            yield store
 
     def render(self, request: Request, name: str, status_code: int = 200, **context):
         context.setdefault("active", request.url.path)
@@ -80,9 +70,3 @@ class WebUI:
     def fragment(self, macro: str, *args) -> str:
         """A macro of ``_macros.html`` rendered alone (the live stream sends these)."""
         return str(getattr(self.templates.env.get_template("_macros.html").module, macro)(*args))
-
-    def embedder_and_index(self) -> tuple:
-        indexer = getattr(self.worker, "indexer", None)
-        if indexer is None:
-            return None, None
-        return indexer.embedder, indexer.vectors

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from offmem.api import summarizer_backends, summarizer_catalog
 from offmem.config import ConfigError, load_settings, save_settings
 
 MIN_BUDGET = 100
@@ -59,23 +60,13 @@ FIELDS = (
 BY_NAME = {f.name: f for f in FIELDS}
 
 
-def summarizer_backends() -> list[str]:
-    from offmem.summarize.registry import backend_names
-
-    return backend_names()
-
-
 def summarizer_models(home: Path) -> list[tuple[str, str]]:
     """``(value, label)`` choices: the catalog default first (empty value), then every summarizer."""
-    from offmem.models import load_catalog
-
-    catalog = load_catalog(home)
-    default = catalog.defaults.get("summarizer", "")
+    default, models = summarizer_catalog(home)
     choices = [("", f"default ({default})" if default else "default")]
-    for spec in catalog.by_role("summarizer"):
-        if not spec.test_only:
-            blurb = spec.description.split(". ")[0].rstrip(".")
-            choices.append((spec.name, f"{spec.name} ({blurb})" if blurb else spec.name))
+    for name, description in models:
+        blurb = description.split(". ")[0].rstrip(".")
+        choices.append((name, f"{name} ({blurb})" if blurb else name))
     return choices
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from offmem.worker.runner import AlreadyRunning, Worker
+from offmem.worker.main import run
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] not in (["run"], []):
         print("usage: python -m offmem.worker run", file=sys.stderr)
         return 2
-    try:
-        Worker().run()
-    except AlreadyRunning:
-        return 0  # another worker won the race: nothing to do
+    run()  # another worker won the race: nothing to do
     return 0
 
 

@@ -1,61 +1,18 @@
-"""Start, stop and query the worker from the CLI."""
+"""Start, stop and ask the worker for its status (the library face, :mod:`offmem.api`, calls these).
+
+Its HTTP API is reached through :mod:`offmem.worker.client`, the one client.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from pathlib import Path
 
 from offmem.config import Settings
 from offmem.errors import WorkerError
+from offmem.worker.client import read_state, request_json, worker_address
 from offmem.worker.launch import spawn_detached, worker_argv, worker_running
-from offmem.worker.runner import STATE_NAME
-
-
-def read_state(home: Path) -> dict | None:
-    try:
-        return json.loads((Path(home) / STATE_NAME).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def base_url(settings: Settings) -> str | None:
-    state = read_state(settings.home)
-    if not state or not state.get("port") or not worker_running(str(settings.home)):
-        return None
-    return f"http://{state.get('host', '127.0.0.1')}:{state['port']}"
-
-
-def local_urlopen(request, *, timeout: float):
-    """``urlopen`` for the local worker, never through a proxy.
-
-    ``urllib`` sends every request through ``HTTP_PROXY``/``ALL_PROXY`` when set, loopback
-    included: the proxy would get the queries, project paths and the install's token.
-    """
-    import urllib.request
-
-    return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout)
-
-
-def request_json(settings: Settings, path: str, *, timeout: float = 2.0, method: str = "GET", body=None):
-    """Call the worker's HTTP API with the install's token; None when it is not up."""
-    import urllib.request
-
-    from offmem.web.token_file import TOKEN_HEADER, read_token
-
-    url = base_url(settings)
-    if url is None:
-        return None
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", TOKEN_HEADER: read_token(settings.home)})
-    try:
-        with local_urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
 
 
 def status(settings: Settings) -> dict:
@@ -94,7 +51,7 @@ def start(settings: Settings, *, wait_s: float = 20.0) -> dict:
         os.waitpid(child, 0)
     deadline = time.time() + wait_s
     while time.time() < deadline:
-        if worker_running(home) and base_url(settings) and request_json(settings, "/api/health"):
+        if worker_running(home) and worker_address(home) and request_json(settings, "/api/health"):
             return status(settings)
         time.sleep(0.1)
     raise WorkerError(f"the worker did not come up within {wait_s:.0f} s; see {settings.home / 'worker.out'}")

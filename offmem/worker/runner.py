@@ -3,7 +3,8 @@
 One per data directory, enforced by an exclusive ``flock`` on ``worker.lock``
 held for the process's whole life (the kernel drops it when the process dies, so
 a SIGKILL leaves nothing stale). The HTTP side (status, search, UI) is served on
-127.0.0.1 by :mod:`offmem.worker.app`; the processing loop runs in a thread, and
+127.0.0.1 by the app the entry point hands in (:mod:`offmem.worker.main` gives
+:func:`offmem.worker.http.app.create_app`); the processing loop runs in a thread, and
 the privacy pass (spool files in, raw tool events redacted) in another, from the
 start and independent of models and batches.
 """
@@ -19,13 +20,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from offmem.config import Settings, load_settings
+from offmem.config import Settings
 from offmem.errors import WorkerError
 from offmem.lean.clock import now_iso
-from offmem.pipeline import BatchPolicy, Pipeline
 from offmem.privacy import spool as private_spool
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store
+from offmem.worker.processing import build_pipeline, load_summarizer
 
 LOCK_NAME = "worker.lock"
 STATE_NAME = "worker.json"
@@ -117,10 +118,11 @@ class WorkerLock:
 
 
 class Worker:
-    def __init__(self, settings: Settings | None = None, *, serve_http: bool = True) -> None:
-        self.settings = settings or load_settings()
+    def __init__(self, settings: Settings, *, serve_http: bool = True, app_factory=None) -> None:
+        self.settings = settings
         self.home = self.settings.home
         self.serve_http = serve_http
+        self.app_factory = app_factory  # worker -> ASGI app, when serve_http (offmem.worker.main gives it)
         self.stop_event = threading.Event()
         self.lock = WorkerLock(self.home)
         self.started_at = time.time()
@@ -199,16 +201,11 @@ class Worker:
 
     def load_backends(self) -> None:
         """Load the summarizer and the embedder; a failure leaves rules / FTS in charge."""
-        try:
-            from offmem.summarize.registry import get_summarizer
-
-            summarizer = get_summarizer(self.settings)
-            if summarizer is not None:
-                summarizer.load()
-            self.summarizer = summarizer
-        except Exception as exc:  # noqa: BLE001 - rules take over
+        def rules_instead(exc: Exception) -> None:
             self.summarizer_error = f"{type(exc).__name__}: {exc}"
             self.log(f"summarizer unavailable, using rules: {self.summarizer_error}")
+
+        self.summarizer = load_summarizer(self.settings, load=True, on_error=rules_instead)
         try:
             from offmem.search.indexer import get_indexer
 
@@ -289,15 +286,8 @@ class Worker:
         self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # models load after the first redaction pass
         self.load_backends()
         store = Store.open(self.settings.db_path)
-        pipeline = Pipeline(
-            store,
-            summarizer=self.summarizer,
-            policy=BatchPolicy.from_settings(self.settings),
-            log=self.log,
-            on_commit=self.on_commit,
-            privacy=PrivacyStage.from_settings(self.settings, log=self.log),
-            on_progress=self.count_progress,
-        )
+        pipeline = build_pipeline(store, self.settings, summarizer=self.summarizer, log=self.log,
+                                  on_commit=self.on_commit, on_progress=self.count_progress)
         if self.indexer is not None:
             self.on_commit([])  # heal: index what a crash left unindexed
         interval = self.settings.worker.poll_interval_s
@@ -370,10 +360,10 @@ class Worker:
 
         import uvicorn
 
-        from offmem.worker.app import create_app
-
         host = self.settings.worker.host
         check_loopback(host)
+        if self.app_factory is None:
+            raise WorkerError("no HTTP application to serve (start the worker with `offmem worker start`)")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -383,7 +373,7 @@ class Worker:
             sock.bind((host, 0))
         self.port = sock.getsockname()[1]
         self.write_state()
-        app = create_app(self)
+        app = self.app_factory(self)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         server = _QuietServer(config)
 

@@ -1,8 +1,9 @@
-"""What offmem injects into a session: a compact, budgeted index of the project's memory.
+"""The recency baseline: what a memory index built by recency alone would inject.
 
-SessionStart gets recent session summaries (with open next steps), then one line
-per observation, newest first, cut to a token budget. Only the session's own
-project is ever read.
+Recent session summaries (with open next steps), then one line per observation,
+newest first, cut to a token budget. offmem injects :func:`offmem.retrieval.build_session_context`
+instead; this is kept as the baseline its tests compare relevance with (nothing
+else uses it). Only the given project is ever read.
 """
 
 from __future__ import annotations
@@ -114,19 +115,3 @@ def build_index_context(store, project: str, budget_tokens: int, max_summaries: 
         "observation_ids": used_obs,
         "summary_ids": used_summaries,
     }
-
-
-def build_context(store, project: str, settings) -> dict:
-    """What SessionStart injects (the hook reaches the same builder through
-    ``offmem.retrieval.session.session_start_block``). ``build_index_context`` above
-    is the recency-only index, kept as the baseline the retrieval tests compare with."""
-    from offmem.retrieval import build_session_context
-
-    return build_session_context(store, project, settings)
-
-
-def prompt_context(project: str, session_id: str, prompt: str) -> str | None:
-    """Prompt-time injection (stdlib only: it runs inside the hook)."""
-    from offmem.retrieval import prompt_time_context
-
-    return prompt_time_context(project, session_id, prompt)

@@ -1,12 +1,13 @@
-"""``offmem mcp``: the memory as MCP tools, over stdio (official ``mcp`` SDK).
+"""The MCP tools' work: check every argument, ask :class:`offmem.api.Memory`, render compact text.
 
-Layered on purpose, so the agent spends little context: ``search`` returns one
+The server (:mod:`offmem.mcp.server`, official ``mcp`` SDK) only declares the tools
+and calls these. Layered on purpose, so the agent spends little context: ``search`` returns one
 line a memory (id, type, date, title); ``timeline`` shows what happened around
 one; ``get_observations`` returns whole records for the few ids that matter;
 ``remember`` stores what the user or agent asks to keep.
 
 The project is the one Claude Code runs in (``CLAUDE_PROJECT_DIR``, else the
-working directory), normalised like the hooks do (:func:`offmem.project.project_root`);
+working directory), normalised like the hooks do (:func:`offmem.api.project_root`);
 each tool takes ``project`` to look elsewhere. Search goes through the warm
 worker when it runs (semantic + keyword), else runs here (keyword; loading an
 embedder would cost seconds per session). Every answer is capped at
@@ -17,16 +18,8 @@ embedder would cost seconds per session). Every answer is capped at
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
-from pydantic import Field
-
-from offmem.config import load_settings
-from offmem.errors import OffmemError
-from offmem.project import project_name, project_root
-from offmem.records import OBSERVATION_TYPES
-from offmem.retrieval import memories
-from offmem.retrieval.format import clean, day
+from offmem.api import MAX_LIMIT, OBSERVATION_TYPES, Memory, check_time, clean, day, project_name, project_root
 
 MAX_OUTPUT_CHARS = 20_000
 FIELD_CHARS = 2_000  # per narrative or fact in get_observations
@@ -68,15 +61,6 @@ REMEMBER_DOC = (
     "user or you want kept. It is searchable at once. Write it as a self-contained statement."
 )
 
-ProjectArg = Annotated[
-    str | None,
-    Field(max_length=PATH_CHARS,
-          description="Project directory to use instead of the current one (any path inside it)."),
-]
-# strict: a boolean or a string is not an id; the bounds keep every id a valid SQLite INTEGER
-MemoryId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
-
-
 class ToolFailure(Exception):
     """Raised to return an error result to the client (mapped to the SDK's ToolError)."""
 
@@ -107,18 +91,10 @@ def _check_time(name: str, value) -> None:
         return
     _check_text(name, value, TIME_CHARS)
     try:
-        from offmem.search.filters import to_epoch
-    except ImportError:  # no search package: the memory layer reports time filters itself
-        return
-    from datetime import datetime, timezone
-
-    try:
-        epoch = to_epoch(value)
+        check_time(value)
     except ValueError as exc:
         raise ToolFailure(f"{name}: {exc}") from None
-    try:
-        datetime.fromtimestamp(epoch, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
+    except OverflowError:
         raise ToolFailure(f"{name} {_shown(value)} is out of range: use a date (2025-01-31) or an age (7d)") from None
 
 
@@ -155,14 +131,6 @@ def cap(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     return cut + "\n…[output cut to stay small: ask for fewer results or ids]"
 
 
-def _open_store(settings):
-    from offmem.store.db import Store
-
-    if not settings.db_path.exists():
-        return None
-    return Store.open(settings.db_path)
-
-
 def _compact(row: dict, anchor: int | None = None) -> str:
     mark = "> " if anchor is not None and row["id"] == anchor else ""
     return f"{mark}#{row['id']} {row.get('type', '')} {day(row.get('created_at'))}: {clean(row.get('title'), 160)}"
@@ -171,30 +139,18 @@ def _compact(row: dict, anchor: int | None = None) -> str:
 # ---------------------------------------------------------------------- search
 
 
-def _search_via_worker(settings, body: dict) -> dict | None:
-    from offmem.worker.control import request_json
-
-    return request_json(settings, "/api/memories/search", timeout=5.0, method="POST", body=body)
-
-
-def run_search(query: str, types=None, limit: int = 10, since=None, until=None, project=None) -> str:
+def run_search(memory: Memory, query: str, types=None, limit: int = 10, since=None, until=None,
+               project=None) -> str:
     _check_text("query", query, QUERY_CHARS, required=True)
     _check_text("type", types, TYPE_CHARS)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= memories.MAX_LIMIT:
-        raise ToolFailure(f"limit must be a whole number from 1 to {memories.MAX_LIMIT}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ToolFailure(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     _check_time("since", since)
     _check_time("until", until)
-    settings = load_settings()
     proj = current_project(project)
-    body = {"project": proj, "query": query, "types": types, "limit": limit, "since": since, "until": until}
-    found = _search_via_worker(settings, body)
+    found = memory.find(query, proj, types=types, limit=limit, since=since, until=until)
     if found is None:
-        store = _open_store(settings)
-        if store is None:
-            return f"No memory stored yet (project {proj})."
-        with store:
-            found = memories.search_memories(store, query, proj, types=types, limit=limit, since=since,
-                                             until=until, settings=settings)
+        return f"No memory stored yet (project {proj})."
     hits = found.get("hits") or []
     if not hits:
         return f"No memories match {query!r} in project {project_name(proj)} ({proj})."
@@ -208,20 +164,17 @@ def run_search(query: str, types=None, limit: int = 10, since=None, until=None, 
 # ---------------------------------------------------------------------- timeline & details
 
 
-def run_timeline(id: int | None = None, at: str | None = None, before: int = 5, after: int = 5,
+def run_timeline(memory: Memory, id: int | None = None, at: str | None = None, before: int = 5, after: int = 5,
                  project=None) -> str:
     _check_id("id", id)
     _check_time("at", at)
     for name, value in (("before", before), ("after", after)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 25:
             raise ToolFailure(f"{name} must be a whole number from 0 to 25")
-    settings = load_settings()
     proj = current_project(project)
-    store = _open_store(settings)
-    if store is None:
+    found = memory.timeline(proj, anchor_id=id, at=at, before=before, after=after)
+    if found is None:
         return f"No memory stored yet (project {proj})."
-    with store:
-        found = memories.timeline(store, proj, anchor_id=id, at=at, before=before, after=after)
     items = found["items"]
     if not items:
         return f"No memories around {found['at']} in project {project_name(proj)}."
@@ -255,15 +208,12 @@ def _render_record(obs: dict) -> str:
     return "\n".join(lines)
 
 
-def run_get_observations(ids: list[int], project=None) -> str:
+def run_get_observations(memory: Memory, ids: list[int], project=None) -> str:
     ids = _check_ids(ids)
-    settings = load_settings()
     proj = current_project(project)
-    store = _open_store(settings)
-    if store is None:
+    found = memory.details(ids[:20], proj)
+    if found is None:
         return f"No memory stored yet (project {proj})."
-    with store:
-        found = memories.get_details(store, ids[:20], proj)
     parts = [_render_record(o) for o in found["observations"]]
     if found["missing"]:
         missing = ", ".join(f"#{i}" for i in found["missing"])
@@ -276,16 +226,8 @@ def run_get_observations(ids: list[int], project=None) -> str:
 # ---------------------------------------------------------------------- remember
 
 
-def _poke_indexer(settings) -> None:
-    from offmem.worker.control import request_json
-
-    request_json(settings, "/api/memories/index", timeout=1.0, method="POST", body={})
-
-
-def run_remember(text: str, title: str | None = None, type: str = "discovery", files: list[str] | None = None,
-                 project=None) -> str:
-    from offmem.store.db import Store
-
+def run_remember(memory: Memory, text: str, title: str | None = None, type: str = "discovery",
+                 files: list[str] | None = None, project=None) -> str:
     _check_text("text", text, TEXT_CHARS)
     _check_text("title", title, TITLE_CHARS)
     _check_text("type", type, TYPE_CHARS)
@@ -294,100 +236,9 @@ def run_remember(text: str, title: str | None = None, type: str = "discovery", f
             raise ToolFailure(f"files must be a list of at most {MAX_FILES} paths")
         for path in files:
             _check_text("files", path, PATH_CHARS)
-    settings = load_settings()
     proj = current_project(project)
-    with Store.open(settings.db_path) as store:
-        saved = memories.remember(store, proj, text, title=title, type=type, files=files,
-                                  session_id=os.environ.get("CLAUDE_CODE_SESSION_ID"))
+    saved = memory.remember(proj, text, title=title, type=type, files=files,
+                            session_id=os.environ.get("CLAUDE_CODE_SESSION_ID"))
     if saved["duplicate"]:
         return f"Already remembered: {saved['title']}"
-    _poke_indexer(settings)
     return f"Remembered as #{saved['id']} ({saved['type']}) in {project_name(proj)}: {saved['title']}"
-
-
-# ---------------------------------------------------------------------- server
-
-
-def _guard(fn, *args, **kwargs) -> str:
-    """Run a tool; every failure comes back as the tool's error text, never as a crash.
-
-    Errors the caller can act on (bad arguments, unknown ids) say what to change; anything
-    else is reported in one line, here and on stderr, without a traceback.
-    """
-    import sys
-
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    try:
-        return fn(*args, **kwargs)
-    except (ToolFailure, OffmemError) as exc:
-        raise ToolError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a tool answers, it does not take the server down
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        note = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        print(f"offmem mcp: {getattr(fn, '__name__', 'tool')} failed: {note}", file=sys.stderr, flush=True)
-        raise ToolError(f"offmem could not answer ({note}); try again, or check `offmem doctor`") from None
-
-
-def build_server():
-    """The MCPServer with offmem's four tools."""
-    from mcp.server.mcpserver import MCPServer
-    from mcp.types import ToolAnnotations
-
-    from offmem import __version__
-
-    server = MCPServer("offmem", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
-    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
-
-    @server.tool(name="search", description=SEARCH_DOC, annotations=read_only, structured_output=False)
-    def search(
-        query: Annotated[str, Field(max_length=QUERY_CHARS,
-                                    description="What to look for: words, an identifier, a path or an error.")],
-        type: Annotated[str | None, Field(max_length=TYPE_CHARS,
-                                          description=f"Only these types, comma-separated: {TYPES}.")] = None,
-        limit: Annotated[int, Field(ge=1, le=memories.MAX_LIMIT, description="How many results.")] = 10,
-        since: Annotated[str | None, Field(max_length=TIME_CHARS,
-                                           description="Not before: a date, date-time or age (7d, 12h).")] = None,
-        until: Annotated[str | None, Field(max_length=TIME_CHARS, description="Before: a date, date-time or age.")] = None,
-        project: ProjectArg = None,
-    ) -> str:
-        return _guard(run_search, query, type, limit, since, until, project)
-
-    @server.tool(name="timeline", description=TIMELINE_DOC, annotations=read_only, structured_output=False)
-    def timeline(
-        id: Annotated[MemoryId | None, Field(description="Memory id to center on (from search).")] = None,
-        at: Annotated[str | None, Field(max_length=TIME_CHARS,
-                                        description="Or a time: a date, date-time or age (3d).")] = None,
-        before: Annotated[int, Field(ge=0, le=25, description="Memories before the anchor.")] = 5,
-        after: Annotated[int, Field(ge=0, le=25, description="Memories after the anchor.")] = 5,
-        project: ProjectArg = None,
-    ) -> str:
-        return _guard(run_timeline, id, at, before, after, project)
-
-    @server.tool(name="get_observations", description=DETAILS_DOC, annotations=read_only, structured_output=False)
-    def get_observations(
-        ids: Annotated[list[MemoryId], Field(max_length=MAX_IDS, description="Memory ids, e.g. [12, 15].")],
-        project: ProjectArg = None,
-    ) -> str:
-        return _guard(run_get_observations, ids, project)
-
-    @server.tool(name="remember", description=REMEMBER_DOC,
-                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False),
-                 structured_output=False)
-    def remember(
-        text: Annotated[str, Field(max_length=TEXT_CHARS, description="The memory, as a self-contained statement.")],
-        title: Annotated[str | None, Field(max_length=TITLE_CHARS,
-                                           description="A one-line title (default: its first sentence).")] = None,
-        type: Annotated[str, Field(max_length=TYPE_CHARS, description=f"One of: {TYPES}.")] = "discovery",
-        files: Annotated[list[Annotated[str, Field(max_length=PATH_CHARS)]] | None,
-                         Field(max_length=MAX_FILES, description="Files it is about (project-relative).")] = None,
-        project: ProjectArg = None,
-    ) -> str:
-        return _guard(run_remember, text, title, type, files, project)
-
-    return server
-
-
-def serve() -> None:
-    """Run the server on stdin/stdout until the client disconnects."""
-    build_server().run("stdio")

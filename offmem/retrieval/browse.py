@@ -1,7 +1,9 @@
-"""The reads behind the UI's pages: feed, browse, details, sizes and stats.
+"""The reads behind the web UI's pages: feed, browse, details, sizes and stats.
 
 Every function takes an open :class:`offmem.store.db.Store` (or settings) and
-returns plain dicts the templates render; nothing here writes.
+returns plain dicts the templates render; nothing here writes. The UI gets them
+as a :class:`Browser` from :meth:`offmem.api.Memory.browse` (one connection for
+the reads of one page).
 """
 
 from __future__ import annotations
@@ -178,4 +180,47 @@ def type_counts(store: Store) -> list[tuple[str, int]]:
     return store.type_counts()
 
 
-from offmem.units import format_bytes as human_bytes  # noqa: E402,F401  (offmem's one byte formatter)
+
+
+# ---------------------------------------------------------------------- the UI's view
+
+
+class Browser:
+    """The reads of this module over one open store (what :meth:`offmem.api.Memory.browse` yields)."""
+
+    def __init__(self, store: Store, settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def feed(self, project: str | None = None, limit: int = FEED_LIMIT) -> list[dict]:
+        return feed(self.store, project, limit)
+
+    def cursor(self, project: str | None = None) -> Cursor:
+        return current_cursor(self.store, project)
+
+    def changes_since(self, cursor: Cursor, project: str | None = None) -> tuple[list[dict], Cursor]:
+        return changes_since(self.store, cursor, project)
+
+    def browse(self, filters, limit: int = 50) -> list[dict]:
+        return browse(self.store, filters, limit)
+
+    def projects(self) -> list[dict]:
+        return projects(self.store)
+
+    def observation_detail(self, observation_id: int) -> dict | None:
+        return observation_detail(self.store, observation_id)
+
+    def session_detail(self, session_id: str) -> dict | None:
+        return session_detail(self.store, session_id)
+
+    def queue_depth(self) -> int:
+        return self.store.queue_depth()
+
+    def counts(self) -> dict:
+        return self.store.counts()
+
+    def type_counts(self) -> list[tuple[str, int]]:
+        return type_counts(self.store)
+
+    def storage(self) -> dict:
+        return storage(self.settings)

@@ -1,6 +1,6 @@
 """What keeps other web pages, other hosts' names and other users out of the worker's HTTP server.
 
-Installed by the app factory (:func:`offmem.worker.app.create_app`) around the whole
+Installed by the app factory (:func:`offmem.worker.http.app.create_app`) around the whole
 app, so no route can be served without them. A browser will happily send requests
 to ``127.0.0.1`` on behalf of any site the user visits, and any local user can
 connect to a loopback port, so:
@@ -13,7 +13,7 @@ connect to a loopback port, so:
    (:data:`PUBLIC_PATHS`: health, sign-in, static assets) that does not carry the
    per-install token (``X-Offmem-Token``, compared in constant time; the CLI, the MCP
    server and the hook send it) or the browser's session cookie. The token lives in
-   ``<data dir>/ui-token`` (mode 0600, :mod:`offmem.web.token_file`).
+   ``<data dir>/ui-token`` (mode 0600, :mod:`offmem.worker.token_file`).
 3. The browser signs in with a one-time link ``offmem ui`` prints or opens
    (``/login?code=...``, valid :data:`LOGIN_CODE_TTL_S`, single use, issued only to a
    holder of the token). It sets an ``HttpOnly``, ``SameSite=Strict`` cookie. Cookies
@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from offmem.web.token_file import TOKEN_FILE, TOKEN_HEADER, load_or_create_token, read_token, token_matches
+from offmem.worker.token_file import TOKEN_FILE, TOKEN_HEADER, load_or_create_token, read_token, token_matches
 
 __all__ = ["TOKEN_FILE", "TOKEN_HEADER", "load_or_create_token", "read_token", "token_matches"]
 
