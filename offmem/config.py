@@ -186,12 +186,6 @@ def _apply(settings: Settings, raw: dict, origin: str) -> None:
             setattr(section, key, _coerce(value, getattr(section, key), where))
 
 
-def read_config_file(home: Path | str) -> dict:
-    """``<home>/config.toml`` as parsed TOML (``{}`` when absent), refreshing the hook's cache;
-    ConfigError when it is not valid TOML. Values are not checked: see :func:`load_settings`."""
-    return _read_toml(Path(home) / CONFIG_FILE)
-
-
 def _read_toml(path: Path) -> dict:
     """The parsed config file, through a JSON cache keyed by mtime and size (:func:`offmem.lean.config_cache.parse_file`)."""
     try:

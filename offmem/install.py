@@ -58,15 +58,6 @@ def hook_command(fast: bool = True) -> str:
     return command
 
 
-def offmem_command() -> list[str]:
-    script = Path(sysconfig.get_path("scripts")) / "offmem"
-    if not script.exists():
-        script = Path(sys.executable).parent / "offmem"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "offmem"]
-
-
 def precompile() -> None:
     """Write the bytecode of the hook's modules now.
 

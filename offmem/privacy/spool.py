@@ -16,7 +16,7 @@ the worker's privacy pass (:func:`tidy`) also deals with the ones left over:
 * a set-aside file older than :data:`BAD_MAX_AGE_S` (14 days, time enough to look at
   it) is overwritten with zeros and deleted.
 
-``offmem forget`` reaches spool files too (:func:`forget_files`): a waiting or
+``offmem forget`` reaches spool files too (:func:`matching_files`, then :func:`shred`): a waiting or
 set-aside file of the session or project being forgotten, or (for ``--older-than``)
 a set-aside one older than the date, is overwritten with zeros and deleted.
 
@@ -300,8 +300,3 @@ def matching_files(home, query, now: float | None = None) -> list[Path]:
         if _matches(_describe(path, blob), query, waiting=name.endswith((".json", ".raw"))):
             found.append(path)
     return found
-
-
-def forget_files(home, query) -> int:
-    """Shred the spool files ``query`` selects; returns how many."""
-    return sum(shred(path) for path in matching_files(home, query))

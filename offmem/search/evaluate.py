@@ -93,14 +93,14 @@ class EvalIndex:
 
 def build_index(corpus: list[dict], embedder, workdir: Path | None = None) -> EvalIndex:
     """A fresh SQLite + embedded Chroma store holding ``corpus``, fully indexed."""
-    from offmem.config import load_settings
+    from offmem.config import Settings
     from offmem.records import Observation
     from offmem.search.chroma import ChromaIndex
     from offmem.search.indexer import Indexer
     from offmem.store.db import Store, transaction
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="offmem-eval-"))
-    settings = load_settings(workdir, env=False)
+    settings = Settings(home=workdir)  # a scratch store of its own: defaults, nothing of the user's config
     store = Store.open(settings.db_path)
     key_of: dict[int, str] = {}
     with transaction(store.conn):
@@ -248,10 +248,11 @@ def run(eval_dir: Path | None = None, *, embedder=None, settings=None, split: st
     """Build the index, evaluate, optionally tune on dev; returns {"report", "tuned"?, ...}."""
     eval_dir = Path(eval_dir or default_eval_dir())
     if embedder is None:
-        from offmem.config import load_settings
         from offmem.embed import get_embedder
 
-        embedder = get_embedder(settings or load_settings())
+        if settings is None:
+            raise ValueError("the evaluation needs an embedder or the settings to build one")
+        embedder = get_embedder(settings)
         if embedder is None:
             raise ValueError("the evaluation needs an embedder; embedder.backend is `none`")
     index = build_index(load_corpus(eval_dir), embedder)

@@ -259,15 +259,6 @@ class Store:
         return outbox.has_pending(self.conn)
 
 
-def open_store(settings=None) -> Store:
-    """The store of the configured data directory."""
-    if settings is None:
-        from offmem.config import load_settings
-
-        settings = load_settings()
-    return Store.open(settings.db_path)
-
-
 def file_size(path: Path) -> int:
     total = 0
     for suffix in ("", "-wal", "-shm"):
