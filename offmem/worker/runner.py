@@ -3,8 +3,8 @@
 One per data directory, enforced by an exclusive ``flock`` on ``worker.lock``
 held for the process's whole life (the kernel drops it when the process dies, so
 a SIGKILL leaves nothing stale). The HTTP side (status, search, UI) is served on
-127.0.0.1 by the app the entry point hands in (:mod:`offmem.worker.main` gives
-:func:`offmem.worker.http.app.create_app`); the processing loop runs in a thread, and
+127.0.0.1 by the server the entry point hands in (:mod:`offmem.worker.main` gives
+:func:`offmem.worker.http.server.serve`); the processing loop runs in a thread, and
 the privacy pass (spool files in, raw tool events redacted) in another, from the
 start and independent of models and batches.
 """
@@ -41,26 +41,6 @@ PRIVACY_INTERVAL_S = 0.25
 
 class AlreadyRunning(RuntimeError):
     pass
-
-
-def _quiet_server_class():
-    import contextlib
-
-    import uvicorn
-
-    class QuietServer(uvicorn.Server):
-        """uvicorn re-raises SIGTERM after shutdown, killing the process before the
-        worker's own cleanup; the worker handles signals itself instead."""
-
-        @contextlib.contextmanager
-        def capture_signals(self):
-            yield
-
-    return QuietServer
-
-
-def _QuietServer(config):
-    return _quiet_server_class()(config)
 
 
 def check_loopback(host: str) -> None:
@@ -118,11 +98,11 @@ class WorkerLock:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, serve_http: bool = True, app_factory=None) -> None:
+    def __init__(self, settings: Settings, *, serve_http: bool = True, serve=None) -> None:
         self.settings = settings
         self.home = self.settings.home
         self.serve_http = serve_http
-        self.app_factory = app_factory  # worker -> ASGI app, when serve_http (offmem.worker.main gives it)
+        self.serve = serve  # (worker, processing thread) -> serves HTTP until stopped (offmem.worker.main gives it)
         self.stop_event = threading.Event()
         self.lock = WorkerLock(self.home)
         self.started_at = time.time()
@@ -356,40 +336,7 @@ class Worker:
             self.stop_event.wait(0.5)
 
     def _serve(self, thread: threading.Thread) -> None:
-        import socket
-
-        import uvicorn
-
-        host = self.settings.worker.host
-        check_loopback(host)
-        if self.app_factory is None:
+        check_loopback(self.settings.worker.host)
+        if self.serve is None:
             raise WorkerError("no HTTP application to serve (start the worker with `offmem worker start`)")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, self.settings.worker.port))
-        except OSError as exc:
-            self.log(f"port {self.settings.worker.port} busy ({exc}); serving on a free port instead")
-            sock.bind((host, 0))
-        self.port = sock.getsockname()[1]
-        self.write_state()
-        app = self.app_factory(self)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        server = _QuietServer(config)
-
-        def stop(signum, frame):
-            self.stop_event.set()
-            self.wake.set()
-            server.should_exit = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-
-        def watch() -> None:
-            while not self.stop_event.wait(0.5):
-                if not thread.is_alive():
-                    break
-            server.should_exit = True
-
-        threading.Thread(target=watch, daemon=True).start()
-        server.run(sockets=[sock])
+        self.serve(self, thread)
