@@ -55,7 +55,7 @@ def test_batches_are_bounded_by_count(offmem_home):
     calls = []
 
     class Counting:
-        def compress(self, events, drafts, project):
+        def compress(self, events, drafts, project, sources=()):
             calls.append(len(events))
             return Observation(type="change", title=f"Batch of {len(events)} commands", facts=[],
                                event_ids=[e.id for e in events])
@@ -74,10 +74,10 @@ def test_model_failure_falls_back_to_rules_and_loses_nothing(offmem_home):
     replay(fixture_payloads())
 
     class Broken:
-        def compress(self, events, drafts, project):
+        def compress(self, events, drafts, project, sources=()):
             raise SummarizerError("model returned junk")
 
-        def summarize(self, ctx, draft):
+        def summarize(self, ctx, draft, sources=()):
             raise SummarizerError("model timed out")
 
     with store(offmem_home) as s:
@@ -92,10 +92,10 @@ def test_unexpected_error_leaves_events_pending_for_retry(offmem_home):
     replay(fixture_payloads())
 
     class Exploding:
-        def compress(self, events, drafts, project):
+        def compress(self, events, drafts, project, sources=()):
             raise RuntimeError("bug")
 
-        def summarize(self, ctx, draft):
+        def summarize(self, ctx, draft, sources=()):
             return draft
 
     with store(offmem_home) as s:
