@@ -310,3 +310,21 @@ def test_words_about_an_excluded_file_are_not_stored(tmp_path, offmem_home):
         stored = [r.text for r in items(store, s.session_id)]
         assert stored == ["Deploying works again because the staging host is back.", "Done."]
         assert "staging account" not in facts_of(store, s.session_id)
+
+
+def test_a_session_processed_before_the_transcript_stage_is_not_dumped_into_its_next_memory(tmp_path, offmem_home):
+    s = fixing_session(tmp_path)
+    with open_store() as store:
+        Pipeline(store).run_once(force=True)
+        # as after an upgrade: the events were processed by an offmem that did not read transcripts
+        store.conn.execute("DELETE FROM transcript_evidence")
+        store.conn.execute("DELETE FROM transcript_reads")
+        s.say("Next I looked at the invoices because they round per line.")
+        s.bash("python3 invoices.py", "ok\n")
+        s.stop("Invoices are fine.")
+        Pipeline(store).run_once(force=True)
+        newest = store.session_observations(s.session_id)[-1]
+        assert any("round per line" in f for f in newest["facts"])
+        assert "root cause" not in json.dumps(newest)  # words of work processed before are not attached here
+        stored = {r.text: r.status for r in items(store, s.session_id)}
+        assert stored["The root cause is that vat() uses the UK rate for every country instead of looking it up."] == "used"

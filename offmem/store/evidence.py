@@ -91,18 +91,21 @@ def read_state(conn, session_id: str) -> tuple[str, dict] | None:
     return row[0], state if isinstance(state, dict) else {}
 
 
-def save_read(conn, session_id: str, project: str, path: str, state: dict, items, error: str | None = None) -> int:
+def save_read(conn, session_id: str, project: str, path: str, state: dict, items, error: str | None = None,
+              settled: frozenset[str] | set[str] = frozenset()) -> int:
     """Store a read's ``items`` (reader ``Evidence``) and the state it ended in; inside the caller's
-    transaction. Returns how many items were new (an item already stored is kept as it is)."""
+    transaction. Returns how many items were new (an item already stored is kept as it is).
+    Items whose key is in ``settled`` are stored as ``used``: no unit of work will take them."""
     added = 0
     for item in items:
         cur = conn.execute(
-            f"INSERT OR IGNORE INTO transcript_evidence ({', '.join(EVIDENCE_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(EVIDENCE_COLUMNS))})",
+            f"INSERT OR IGNORE INTO transcript_evidence ({', '.join(EVIDENCE_COLUMNS)}, status)"
+            f" VALUES ({', '.join('?' * len(EVIDENCE_COLUMNS))}, ?)",
             (
                 session_id, project, item.kind, item.text, item.key, item.after_tool_use_id,
                 int(item.prompts_since_tool), int(item.prompt_index), item.agent_id,
                 json.dumps(item.meta or {}), _created_at(item.timestamp),
+                "used" if item.key in settled else "pending",
             ),
         )
         added += cur.rowcount
@@ -126,6 +129,13 @@ def reset_read(conn, session_id: str) -> None:
     """Forget where reading stopped (the transcript is read again from its start; items already
     stored stay, and are not stored twice)."""
     conn.execute("DELETE FROM transcript_reads WHERE session_id = ?", (session_id,))
+
+
+def processed_tool_uses(conn, session_id: str) -> set[str]:
+    """Tool calls of a session whose events the pipeline already processed (or set aside)."""
+    rows = conn.execute("SELECT tool_use_id FROM events WHERE session_id = ? AND status != 'pending'"
+                        " AND tool_use_id IS NOT NULL", (session_id,))
+    return {r[0] for r in rows}
 
 
 def excluded_tool_uses(conn, session_id: str) -> set[str]:

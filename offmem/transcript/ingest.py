@@ -14,6 +14,10 @@ agent says right after a tool call on a file inside ``capture.excluded_paths`` (
 privacy stage set that event aside), and any item that names such a path, is not
 stored: the agent's words about an excluded file are as private as the file.
 
+A session whose events were processed before its transcript was ever read (offmem
+upgraded mid-session) has the items up to its last processed tool call stored as
+already used, so they are not attached to its next memory.
+
 Never in the hook, never fatal: a transcript that is missing, unreadable, not a
 regular file, truncated, rotated or malformed gives fewer items (or none) and a
 line in the log; the pipeline then works from the events alone, as before.
@@ -118,5 +122,21 @@ def _read_one(conn, session_id: str, project: str, path: str, *, redact, final: 
         return  # nothing new: no write
     excluded_uses = evidence_table.excluded_tool_uses(conn, session_id)
     items = [item for item in result.items if item.kind in STORED_KINDS and not _private(item, excluded_uses, private)]
+    settled = _settled(conn, session_id, items) if saved is None else set()
     with transaction(conn):
-        stats.items += evidence_table.save_read(conn, session_id, project, path, result.state.to_dict(), items, error)
+        stats.items += evidence_table.save_read(conn, session_id, project, path, result.state.to_dict(), items, error,
+                                                settled=settled)
+
+
+def _settled(conn, session_id: str, items) -> set[str]:
+    """On the first read of a session whose events were processed before (an offmem that did not
+    read transcripts yet): the keys of the items written before its last processed tool call. Their
+    work is already a memory; no later unit may take them as leftovers. (What follows that call may
+    open the work still to come, so it stays.)"""
+    done = evidence_table.processed_tool_uses(conn, session_id)
+    anchored = [n for n, item in enumerate(items) if item.after_tool_use_id in done and item.prompts_since_tool == 0]
+    if not anchored:
+        return set()
+    last_tool = items[anchored[-1]].after_tool_use_id
+    first_after = next(n for n in anchored if items[n].after_tool_use_id == last_tool)
+    return {item.key for item in items[:first_after]}
