@@ -40,7 +40,8 @@ def test_one_session_json_report_and_kept_facts_check_out(tmp_path):
     assert mem["count"] == sum(mem["by_type"].values()) > 0
     assert mem["stored_tokens"] > 0
     assert mem["tokens_per_tool_event"] == round(mem["stored_tokens"] / 10, 1)
-    assert report["claims"] == {"checked": None, "unsupported": None, "rate": None, "source": None}
+    claims = report["claims"]  # rules write no claims: nothing checked, no rate
+    assert claims["rate"] is None and claims["checked"] in (None, 0) and claims["unsupported"] in (None, 0)
     evidence = report["evidence"]  # the transcript stage read the agent's words, and units took them
     assert evidence["items"] == sum(evidence["by_kind"].values()) > 0
     assert evidence["by_status"] == {"used": evidence["items"]}
