@@ -45,7 +45,7 @@ LEAN_HOOK = [sys.executable, "-S", "-c", (
     f"import sys; sys.path[0] = {str(ROOT)!r}\n"
     "import offmem.context\n"
     "from offmem.hooks.capture import main\n"
-    "from offmem.lean.home import data_home\n"
+    "from offmem.lean import data_home\n"
     "def lean(project, session_id=None, settings=None):\n"
     "    from offmem.retrieval.session import session_start_block\n"
     "    return session_start_block(data_home(), project, session_id)\n"
@@ -78,7 +78,7 @@ def describe(values: list[float]) -> str:
 
 def fill(db_path: Path, project: str, count: int, seed: int) -> None:
     """``count`` observations over 500 sessions and 90 days, with summaries."""
-    from offmem.lean.clock import now_iso
+    from offmem.lean import now_iso
     from offmem.records import Observation, SessionSummary
     from offmem.store.db import Store, transaction
 

@@ -103,8 +103,7 @@ def stage(events: int, home: Path) -> None:
     from offmem.privacy import Redactor
     from offmem.privacy.stage import PrivacyStage, checkpoint
     from offmem.store.db import Store
-    from offmem.store.events import build_record, store_event
-    from offmem.store.light import connect_durable
+    from offmem.store.events import build_record, connect_durable, store_event
 
     tool = next(json.loads(line) for line in FIXTURES.read_text().splitlines() if '"PostToolUse"' in line)
     output = "\n".join(f"line {i}: ok" for i in range(200)) + "\nDB_PASSWORD=hunter22\n"

@@ -77,8 +77,7 @@ def main() -> None:
         subprocess.run([offmem, "pull-models", "--defaults"], env=env, check=True, capture_output=True)
 
         from offmem.lean.settings import capture_settings
-        from offmem.store.events import build_record, store_event as store
-        from offmem.store.light import connect_durable as connect
+        from offmem.store.events import build_record, connect_durable as connect, store_event as store
 
         settings = capture_settings(str(home))
         home.mkdir(parents=True, exist_ok=True)

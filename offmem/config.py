@@ -17,14 +17,14 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from offmem.lean.config_cache import CONFIG_FILE, ConfigFileError, parse_file
-from offmem.lean.home import data_home
+from offmem.lean import data_home
+from offmem.lean.settings import CONFIG_FILE, parse_file
 from offmem.errors import ConfigError  # defined with offmem's other errors; re-exported here
 
 
 def data_dir() -> Path:
     """The data directory: ``$OFFMEM_HOME``, else ``~/.offmem``; ``~`` is expanded and a relative
-    path is taken under the home directory (see :func:`offmem.lean.home.data_home`)."""
+    path is taken under the home directory (see :func:`offmem.lean.data_home`)."""
     return Path(data_home())
 
 
@@ -187,10 +187,10 @@ def _apply(settings: Settings, raw: dict, origin: str) -> None:
 
 
 def _read_toml(path: Path) -> dict:
-    """The parsed config file, through a JSON cache keyed by mtime and size (:func:`offmem.lean.config_cache.parse_file`)."""
+    """The parsed config file, through a JSON cache keyed by mtime and size (:func:`offmem.lean.settings.parse_file`)."""
     try:
         return parse_file(str(path))
-    except ConfigFileError as exc:
+    except ValueError as exc:  # unreadable or not TOML (the message names the file)
         raise ConfigError(str(exc)) from exc.__cause__
 
 

@@ -26,7 +26,6 @@ they are raised, or validation errors whose message is shown as part of another 
 
     AlreadyRunning      (offmem.worker.runner)       another worker holds the lock; this one exits
     BatchConflict       (offmem.pipeline)            a batch's events stopped being pending; rolled back
-    ConfigFileError     (offmem.lean.config_cache)   config.toml cannot be parsed (a ValueError; offmem.config raises ConfigError)
     LineError           (offmem.portability.lines)   an import line is not a memory (a ValueError)
     NoAnswer            (offmem.worker.client)       the worker gave no usable answer in time
     NotAPayload         (offmem.store.events)        hook input is not a payload (a ValueError)

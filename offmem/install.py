@@ -52,7 +52,7 @@ def hook_command(fast: bool = True) -> str:
         command = shlex.quote(str(script))
     home = os.environ.get("OFFMEM_HOME")
     if home:  # an explicit data directory at install time is the hooks' data directory too
-        from offmem.lean.home import data_home  # ~ expanded, a relative path under $HOME, as everywhere
+        from offmem.lean import data_home  # ~ expanded, a relative path under $HOME, as everywhere
 
         command = f"OFFMEM_HOME={shlex.quote(str(Path(data_home()).resolve()))} {command}"
     return command

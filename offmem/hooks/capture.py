@@ -24,12 +24,16 @@ starting the interpreter.
 import os
 import sys
 
-from offmem.lean import fastjson
-from offmem.lean.home import data_home
-from offmem.lean.log import log
+from offmem.lean import data_home, fastjson
 from offmem.lean.settings import capture_settings
-from offmem.store.events import NotAPayload, build_record, headroom, parse, store_event
-from offmem.store.light import DB_FILE, connect_durable
+from offmem.store.events import DB_FILE, NotAPayload, build_record, connect_durable, headroom, parse, store_event
+
+
+def log(home: str, message: str) -> None:
+    """:func:`offmem.lean.log.log`, imported only when there is something to report."""
+    from offmem.lean.log import log as append
+
+    append(home, message)
 
 
 def accept(record: dict, home: str, settings: dict) -> None:

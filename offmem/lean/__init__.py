@@ -1,9 +1,35 @@
 """The hook path's kernel: standard library only, cheap to import.
 
-Everything a hook process needs besides the event store itself:
-:mod:`~offmem.lean.fastjson` (JSON on the C accelerator), :mod:`~offmem.lean.home`
-(the data directory), :mod:`~offmem.lean.clock` (timestamps), :mod:`~offmem.lean.log`
-(the log file), :mod:`~offmem.lean.config_cache` (config.toml, parsed once per change)
-and :mod:`~offmem.lean.settings` (the one settings reader of the hook path).
-Nothing here imports anything of offmem outside this package.
+Everything a hook process needs besides the event store itself: here,
+:func:`data_home` (where offmem keeps its data, one resolution for the hook, the worker
+and the CLI) and :func:`now_iso` (timestamps as offmem stores them); in modules,
+:mod:`~offmem.lean.fastjson` (JSON on the C accelerator), :mod:`~offmem.lean.log` (the
+log file) and :mod:`~offmem.lean.settings` (config.toml parsed once per change, and the
+one settings reader of the hook path). Nothing here imports anything of offmem outside this
+package. A hook loads every module it imports on each run, so the kernel is a few
+modules, not one per function.
 """
+
+import os
+import time
+
+
+def data_home() -> str:
+    """The data directory, resolved the same way by the hook, the worker and the CLI.
+
+    ``$OFFMEM_HOME`` with ``~`` expanded; a relative value is taken under the user's
+    home directory, not the current one (a hook runs in whichever project Claude Code
+    has open, a worker in its own folder, so the current directory names a different
+    place for each); the result is normalized. ``~/.offmem`` when unset or empty.
+    """
+    user_home = os.path.expanduser("~")
+    value = os.environ.get("OFFMEM_HOME")
+    if not value:
+        return os.path.join(user_home, ".offmem")
+    return os.path.normpath(os.path.join(user_home, os.path.expanduser(value)))  # an absolute value replaces user_home
+
+
+def now_iso(t: float | None = None) -> str:
+    """``t`` (default: now) as ``2026-01-31T14:00:00.000Z``: UTC, milliseconds; sorts as text in time order."""
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)

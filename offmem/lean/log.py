@@ -3,7 +3,7 @@
 import os
 import sys
 
-from offmem.lean.clock import now_iso
+from offmem.lean import now_iso
 
 LOG_FILE = "offmem.log"
 

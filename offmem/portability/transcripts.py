@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offmem.lean.clock import now_iso
+from offmem.lean import now_iso
 from offmem.lean.settings import capture_settings as hook_settings
 from offmem.portability.lines import LineError, normalize_time
 from offmem.store.db import Store

@@ -49,17 +49,49 @@ default), ``extra_patterns`` (``"name=regex"``), ``entropy_min_length`` and
 
 from __future__ import annotations
 
+from offmem.lean import data_home
+from offmem.lean.settings import DEFAULTS as _SETTINGS, privacy_settings
 from offmem.privacy.redact import MARKER, Finding, Redactor, shannon_entropy
-from offmem.privacy.redactors import DEFAULTS, redact_hook_payload, redactor_for
+
+DEFAULTS = _SETTINGS["privacy"]
+_CACHE: dict = {}
+
+
+def _redactor_for(options: dict) -> Redactor:
+    """The redactor for ``[privacy]`` ``options`` (the keys of DEFAULTS), built once per process."""
+    key = (options["redact"], tuple(options["extra_patterns"]), options["entropy_min_length"], options["entropy_threshold"])
+    redactor = _CACHE.get(key)
+    if redactor is None:
+        from types import SimpleNamespace
+
+        redactor = _CACHE[key] = Redactor.from_settings(SimpleNamespace(privacy=SimpleNamespace(**options)))
+    return redactor
+
+
+def redact_hook_payload(payload: dict, home: str | None = None) -> dict:
+    """What the hook stores for a non-tool event: the payload with its content redacted.
+
+    A settings file that cannot be read does not turn redaction off: its last readable
+    version applies, else the built-in rules (as for capture). Settings come from
+    :func:`offmem.lean.settings.privacy_settings` (the parsed-config cache: no TOML, no
+    dataclasses on the hook path).
+    """
+    if home is None:
+        home = data_home()
+    try:
+        redactor = _redactor_for(privacy_settings(home))
+    except Exception:  # noqa: BLE001 - a broken config.toml must not let secrets through
+        redactor = _redactor_for(dict(DEFAULTS))
+    return redactor.redact_payload(payload)
 
 
 def default_redactor(settings=None) -> Redactor:
-    """The redactor for the configured ``[privacy]`` settings, built once per process and setting."""
+    """The redactor for the configured ``[privacy]`` settings (``settings.privacy``; without
+    settings, :func:`offmem.lean.settings.privacy_settings` of the data directory), built once
+    per process and setting."""
     if settings is None:
-        from offmem.config import load_settings
-
-        settings = load_settings()
-    return redactor_for({key: getattr(settings.privacy, key) for key in DEFAULTS})
+        return _redactor_for(privacy_settings(data_home()))
+    return _redactor_for({key: getattr(settings.privacy, key) for key in DEFAULTS})
 
 
 __all__ = ["DEFAULTS", "MARKER", "Finding", "Redactor", "default_redactor", "redact_hook_payload",

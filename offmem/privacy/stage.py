@@ -20,9 +20,10 @@ in ``last_error``:
 * ``status = 'excluded'``: a tool event on a file inside ``capture.excluded_paths``
   (reading ``~/.ssh/config`` from an ordinary project); its payload is dropped.
 
-It rewrites payloads in place and checkpoints the WAL itself, so this module runs its
-own SQL, one of the three places outside :mod:`offmem.store` that do (with
-:mod:`offmem.search` and :mod:`offmem.privacy.forget`).
+It rewrites payloads in place, so this module runs its own SQL, one of the three
+places outside :mod:`offmem.store` that do (with :mod:`offmem.search` and
+:mod:`offmem.privacy.forget`); the WAL checkpoint after it is
+:func:`offmem.store.db.checkpoint`.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from offmem.privacy.redact import Redactor
-from offmem.store.db import Store, transaction
+from offmem.store.db import Store, checkpoint, transaction
 
 TOOL_KINDS = ("PostToolUse", "PostToolUseFailure")
 PATH_KEYS = ("file_path", "notebook_path", "path")
-CHECKPOINT_BUSY_MS = 2000
 
 
 @dataclass
@@ -47,17 +47,6 @@ class StageResult:
     corrupt: int = 0
     excluded: int = 0
     checkpointed: bool = True
-
-
-def checkpoint(conn, busy_ms: int = CHECKPOINT_BUSY_MS) -> bool:
-    """``wal_checkpoint(TRUNCATE)``; False when a reader or writer kept it from completing."""
-    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-    try:
-        busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
-    return busy == 0
 
 
 def _valid_unicode(value):

@@ -16,11 +16,10 @@ memory from a later prompt.
 
 import time
 
-from offmem.lean.home import data_home
+from offmem.lean import data_home
 from offmem.lean.log import log
 from offmem.lean.settings import DEFAULTS, context_settings
-from offmem.store.light import connect_light
-from offmem.store.meta import add_injected
+from offmem.store.meta import add_injected, connect_light
 from offmem.worker.client import NoAnswer, post_json, worker_address
 
 DEFAULT_MIN_CHARS = DEFAULTS["context"]["prompt_min_chars"]

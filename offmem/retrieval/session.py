@@ -236,8 +236,8 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
     import _sqlite3
 
     from offmem.lean.settings import context_settings
-    from offmem.store.light import DB_FILE, connect_light, schema_current
-    from offmem.store.meta import add_injected
+    from offmem.store.events import DB_FILE
+    from offmem.store.meta import add_injected, connect_light, schema_current
 
     if not os.path.exists(os.path.join(home, DB_FILE)):
         return ""

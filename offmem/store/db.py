@@ -6,10 +6,11 @@ table's queries live in its own module, as functions of a connection:
 :mod:`~offmem.store.sessions` (sessions and summaries), :mod:`~offmem.store.prompts`,
 :mod:`~offmem.store.meta`, :mod:`~offmem.store.outbox`, and the file spool in
 :mod:`~offmem.store.spool`. :class:`Store` holds one connection and offers them as
-methods; the hook calls the table modules directly, over :mod:`~offmem.store.light`'s
-connections. Only the search (FTS and vector queries, :mod:`offmem.search`),
-``offmem forget`` (:mod:`offmem.privacy.forget`) and the privacy stage
-(:mod:`offmem.privacy.stage`) run SQL of their own.
+methods; the hook calls the table modules directly, over ``_sqlite3`` connections
+(:func:`~offmem.store.events.connect_durable`, :func:`~offmem.store.meta.connect_light`).
+Only the search (FTS and vector queries, :mod:`offmem.search`), ``offmem forget``
+(:mod:`offmem.privacy.forget`) and the privacy stage (:mod:`offmem.privacy.stage`) run
+SQL of their own.
 """
 
 from __future__ import annotations
@@ -51,6 +52,21 @@ def connect(path: Path | str, *, timeout: float = 10.0, readonly: bool = False) 
             f"(offmem will start a new one) and restore memories with `offmem import`."
         ) from exc
     return conn
+
+
+CHECKPOINT_BUSY_MS = 2000
+
+
+def checkpoint(conn: sqlite3.Connection, busy_ms: int = CHECKPOINT_BUSY_MS) -> bool:
+    """``wal_checkpoint(TRUNCATE)``, waiting up to ``busy_ms`` for other connections; False when a
+    reader or writer kept it from completing (old page images then stay in the WAL until a later one)."""
+    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    try:
+        busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
+    return busy == 0
 
 
 class transaction:

@@ -9,15 +9,18 @@ A record (:func:`build_record`) is the payload as it will be kept: containers ne
 deeper than ``MAX_DEPTH`` as JSON text, ``<private>`` spans removed, long texts and lists
 clipped, prompts and messages redacted (:mod:`offmem.privacy`), with the project it
 belongs to. :func:`store_event` commits it with its session, prompt and event rows in
-one transaction. The reads the pipeline makes of the events table are at the end.
+one transaction, over :func:`connect_durable`'s connection (the hook's other, lighter
+connection is :func:`offmem.store.meta.connect_light`). The reads the pipeline
+makes of the events table are at the end.
 """
 
 import os
 import sys
 
-from offmem.lean import fastjson
-from offmem.lean.clock import now_iso
+from offmem.lean import fastjson, now_iso
 from offmem.project import project_root
+
+DB_FILE = "offmem.db"  # in the data directory
 
 HANDLED = frozenset(
     {
@@ -255,7 +258,7 @@ def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None)
         # table's FTS index; tool events are redacted by the worker's first step
         # (offmem.privacy.stage), which keeps `re` off the PostToolUse path.
         # SessionStart/SessionEnd carry no user text (ids, paths, source, reason).
-        from offmem.privacy.redactors import redact_hook_payload
+        from offmem.privacy import redact_hook_payload
 
         payload = redact_hook_payload(payload)
     tool_use_id = _clean(payload.get("tool_use_id"))
@@ -271,6 +274,29 @@ def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None)
 
 
 # --------------------------------------------------------------------------- commit
+
+
+def connect_durable(db_path: str, timeout_s: float):
+    """A ``_sqlite3`` connection for committing events (no ``sqlite3`` package: the hook
+    imports this): migrated when it has to be (WAL, then the migrations),
+    ``synchronous=FULL`` so a commit is on disk before the hook exits."""
+    import _sqlite3
+
+    from offmem.store.version import SCHEMA_VERSION
+
+    conn = _sqlite3.connect(db_path, timeout=timeout_s, isolation_level=None)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode=WAL")
+            from offmem.store.migrations import migrate
+
+            migrate(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _SESSION_UPSERT = """

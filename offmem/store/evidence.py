@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from offmem.lean.clock import now_iso
+from offmem.lean import now_iso
 
 EVIDENCE_COLUMNS = (
     "session_id", "project", "kind", "text", "item_key", "after_tool_use_id", "prompts_since_tool",

@@ -1,7 +1,16 @@
 """The ``meta`` table: small named values (vector index identity, what each session was given,
-the transcript import ledger). Standard library only: the hook records injected ids here."""
+the transcript import ledger), and the hook path's light connection.
+
+Standard library only: the SessionStart and prompt-time hooks read memories over
+:func:`connect_light` (``_sqlite3`` directly: the ``sqlite3`` package and
+:mod:`offmem.store.db` cost a hook several milliseconds) and record here what the
+session was given.
+"""
+
+import os
 
 from offmem.lean import fastjson
+from offmem.store.events import DB_FILE
 
 
 def get_meta(conn, key: str, default: str | None = None) -> str | None:
@@ -39,3 +48,24 @@ def add_injected(conn, session_id: str, ids) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def connect_light(home: str, timeout_s: float = 2.0):
+    """A ``_sqlite3`` connection to the store of ``home`` for the hook's reads and bookkeeping writes
+    (rows are tuples unless the caller sets ``row_factory``, e.g. ``_sqlite3.Row``).
+
+    ``synchronous=NORMAL``: in WAL mode a commit then skips the fsync; losing the
+    last bookkeeping write to a power cut costs at most one repeated memory.
+    """
+    import _sqlite3
+
+    conn = _sqlite3.connect(os.path.join(home, DB_FILE), timeout=timeout_s, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def schema_current(conn) -> bool:
+    """Whether the database has every migration this code knows (one pragma)."""
+    from offmem.store.version import SCHEMA_VERSION
+
+    return conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION

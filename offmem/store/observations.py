@@ -50,7 +50,7 @@ def insert_observation(conn, obs, *, session_id: str, project: str, prompt_numbe
     """
     import json
 
-    from offmem.lean.clock import now_iso
+    from offmem.lean import now_iso
     from offmem.search_text import expand_identifiers
 
     text = search_text or expand_identifiers(

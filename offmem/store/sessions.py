@@ -3,7 +3,7 @@
 Standard library only at import (the SessionStart hook reads summaries here).
 """
 
-from offmem.lean.clock import now_iso
+from offmem.lean import now_iso
 from offmem.store.observations import loads_list
 
 SUMMARY_LIST_COLUMNS = ("files_read", "files_modified")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from offmem.config import Settings
 from offmem.errors import WorkerError
-from offmem.lean.clock import now_iso
+from offmem.lean import now_iso
 from offmem.privacy import spool as private_spool
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store
