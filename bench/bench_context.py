@@ -43,7 +43,6 @@ HOOK = [sys.executable, "-S", str(ROOT / "offmem" / "hooks" / "run.py")]
 # The installed hook with the SessionStart hook (now offmem.retrieval.session.session_start_block) routed to the lean path.
 LEAN_HOOK = [sys.executable, "-S", "-c", (
     f"import sys; sys.path[0] = {str(ROOT)!r}\n"
-    "import offmem.context\n"
     "from offmem.hooks.capture import main\n"
     "from offmem.lean import data_home\n"
     "def lean(project, session_id=None, settings=None):\n"
