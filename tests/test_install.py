@@ -120,7 +120,12 @@ def test_status_counts_for_current_project(offmem_home, tmp_path):
     run("process", "--rules")
     status = json.loads(run("status", "--json", "--project", "/home/dev/shop-api").stdout)
     assert status["project_counts"]["sessions"] == 2
-    assert status["project_counts"]["observations"] >= 5
+    from offmem.store.db import Store
+
+    with Store.open(Path(os.environ["OFFMEM_HOME"]) / "offmem.db") as store:
+        stored = store.counts("/home/dev/shop-api")["observations"]
+    assert stored >= 3  # one memory per unit of work: the fix, the new notes, the exploration
+    assert status["project_counts"]["observations"] == stored
     other = json.loads(run("status", "--json", "--project", str(tmp_path)).stdout)
     assert other["project_counts"]["sessions"] == 0
 
