@@ -24,16 +24,9 @@ starting the interpreter.
 import os
 import sys
 
-from offmem.lean import data_home, fastjson
+from offmem.lean import data_home, fastjson, log
 from offmem.lean.settings import capture_settings
 from offmem.store.events import DB_FILE, NotAPayload, build_record, connect_durable, headroom, parse, store_event
-
-
-def log(home: str, message: str) -> None:
-    """:func:`offmem.lean.log.log`, imported only when there is something to report."""
-    from offmem.lean.log import log as append
-
-    append(home, message)
 
 
 def accept(record: dict, home: str, settings: dict) -> None:

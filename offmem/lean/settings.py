@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from offmem.lean import fastjson
+from offmem.lean import fastjson, log
 
 CONFIG_FILE = "config.toml"
 CACHE_FILE = ".config-cache.json"
@@ -130,12 +130,6 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _LOADED: dict = {}  # home -> (stamp, data) of a config.toml that did not parse, so it is logged once
 
 
-def _log(home: str, message: str) -> None:
-    from offmem.lean.log import log  # only when there is a problem to report
-
-    log(home, message)
-
-
 def coerce(value, default):
     """``value`` as the type of ``default`` (as offmem.config coerces it), or None when it is not one."""
     if isinstance(default, bool):
@@ -177,7 +171,7 @@ def config_data(home: str) -> dict:
             return known[1]
         data = last_parsed_config(home) or {}
         _LOADED[home] = (stamp, data)
-        _log(home, f"settings: {exc}; using {'its last readable version' if data else 'the defaults'}")
+        log(home, f"settings: {exc}; using {'its last readable version' if data else 'the defaults'}")
         return data
 
 
@@ -204,7 +198,7 @@ def read(home: str, wanted: dict) -> dict:
                 else:
                     result[key] = coerced
     if problems:
-        _log(home, "settings: " + "; ".join(problems))
+        log(home, "settings: " + "; ".join(problems))
     return result
 
 

@@ -16,8 +16,7 @@ memory from a later prompt.
 
 import time
 
-from offmem.lean import data_home
-from offmem.lean.log import log
+from offmem.lean import data_home, log
 from offmem.lean.settings import DEFAULTS, context_settings
 from offmem.store.meta import add_injected, connect_light
 from offmem.worker.client import NoAnswer, post_json, worker_address

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from offmem.errors import StoreError
 from offmem.filemodes import private_database
-from offmem.lean.log import log
+from offmem.lean import log
 from offmem.records import EventRecord, Observation, SessionSummary
 from offmem.store import events, meta, observations, outbox, prompts, sessions, spool
 from offmem.store.migrations import migrate

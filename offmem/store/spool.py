@@ -14,8 +14,7 @@ Standard library only: the hook imports this when it has to spool.
 import os
 import time
 
-from offmem.lean import fastjson, now_iso
-from offmem.lean.log import log
+from offmem.lean import fastjson, log, now_iso
 from offmem.store.events import NotAPayload, build_record, headroom, parse, store_event
 
 SPOOL_DIR = "spool"
