@@ -202,10 +202,15 @@ def _matches(text: str, terms) -> int:
         for sep in ("_", ".", "/", "-"):
             if sep in word:
                 words.update(word.split(sep))
-    found = 0
+    found, heads = 0, {}
     for term in terms:
-        if term in words or (len(term) >= 5 and any(w.startswith(term[: max(5, len(term) - 2)]) for w in words)):
+        if term in words:
             found += 1
+        elif len(term) >= 5:
+            size = max(5, len(term) - 2)
+            if size not in heads:
+                heads[size] = {w[:size] for w in words if len(w) >= size}
+            found += term[:size] in heads[size]
     return found
 
 

@@ -203,9 +203,28 @@ def _summaries(store, project: str, prompt: str, terms, weights, session_id, ide
     return chosen
 
 
+class _QueryOnce:
+    """The worker's embedder, embedding each query text once per prompt: the hybrid search and the
+    gate's similarities both need the prompt's vector (each embedding is 40-50 ms of CPU on a busy
+    core, the largest part of a prompt's lookup)."""
+
+    def __init__(self, embedder) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, object] = {}
+
+    def embed_query(self, text: str):
+        if text not in self._vectors:
+            self._vectors[text] = self._embedder.embed_query(text)
+        return self._vectors[text]
+
+    def __getattr__(self, name: str):
+        return getattr(self._embedder, name)
+
+
 def select(store, project: str, prompt: str, settings, exclude, embedder=None, chroma=None,
            session_id: str | None = None) -> tuple[list, dict]:
     """The relevant memories and summaries (whole rows, best first) and the search's mode and notes."""
+    embedder = _QueryOnce(embedder) if embedder is not None else None
     found = search_memories(store, prompt, project, limit=CANDIDATES, embedder=embedder, chroma=chroma,
                             settings=settings)
     hits = [h for h in found["hits"] if h["id"] not in exclude]

@@ -263,6 +263,9 @@ class Worker:
     # ------------------------------------------------------------------ processing
 
     def process_loop(self) -> None:
+        from offmem.worker.priority import lower_this_thread
+
+        lower_this_thread()  # compression and indexing give way to prompt-time requests and hooks
         self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # models load after the first redaction pass
         self.load_backends()
         store = Store.open(self.settings.db_path)
