@@ -114,6 +114,7 @@ def test_the_recording_proxy_does_record_a_proxied_call(proxy):
     """The listener is real: an ordinary urllib call with these variables reaches it."""
     import urllib.request
 
+    # an opener of its own: urlopen() would cache a global one with these proxies for later tests
     with pytest.raises(OSError):
-        urllib.request.urlopen("http://127.0.0.1:9/never", timeout=5)
+        urllib.request.build_opener().open("http://127.0.0.1:9/never", timeout=5)
     assert proxy.seen and proxy.seen[0].startswith(b"GET http://127.0.0.1:9/never")
