@@ -176,3 +176,24 @@ def test_probe_set_from_real_sessions(corpus_store, store, settings):
     # Measured: 8 of the 18 facts reach the prompt-time block, no wrong-project answer; before
     # issue 14 item 7 (observations only, unweighted words, first facts shown), 2 of 18.
     assert found >= len(probes) // 3 and wrong <= 2, (found, wrong, len(probes))
+
+
+def test_a_summary_is_given_once_per_session(store, worker):
+    plant_summaries(store)
+    question = "Why does the Stripe webhook signature check need the raw body?"
+    first = injected(run_hook(prompt_payload("sess-4", question)))
+    assert first and "reorders keys" in first
+    again = injected(run_hook(prompt_payload("sess-4", "Stripe webhook signature and the raw request body again?")))
+    assert again is None or "reorders keys" not in again
+
+
+def test_a_summary_shown_whole_at_session_start_is_not_repeated_at_prompt_time(store, worker, settings):
+    add_summary(store, PROJECT, "s-webhooks", days_ago(0), request="make the Stripe webhook reliable",
+                learned="the webhook signature must be checked against the raw request body")
+    start = injected(run_hook(start_payload("sess-5")))
+    assert "raw request body" in start
+    text = injected(run_hook(prompt_payload("sess-5", "Why does the Stripe webhook signature need the raw body?")))
+    assert text is None or "raw request body" not in text
+    # another session that was not given it gets it
+    other = injected(run_hook(prompt_payload("sess-6", "Why does the Stripe webhook signature need the raw body?")))
+    assert other and "raw request body" in other

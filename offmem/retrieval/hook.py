@@ -78,9 +78,13 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
     if not reply.get("text"):
         return None
     ids = [int(i) for i in reply.get("observation_ids") or []]
-    if ids and session_id:
+    summary_ids = [int(i) for i in reply.get("summary_ids") or []]
+    if (ids or summary_ids) and session_id:
         try:
-            record_injected(home, session_id, ids)
+            if ids:
+                record_injected(home, session_id, ids)
+            if summary_ids:  # meta injected:summaries:<session_id> (offmem.retrieval.prompt.summaries_key)
+                record_injected(home, "summaries:" + session_id, summary_ids)
         except Exception as exc:  # noqa: BLE001 - the memories still reach the prompt
             log(home, f"could not record prompt-time memories for {session_id}: {type(exc).__name__}: {exc}")
     return str(reply["text"])

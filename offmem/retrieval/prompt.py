@@ -190,11 +190,25 @@ def session_injected(store, session_id: str | None) -> set[int]:
         return set()
 
 
+def summaries_key(session_id: str) -> str:
+    """The session id under which the summaries a session was given are recorded: meta
+    ``injected:summaries:<session_id>`` (``add_injected`` keys by ``injected:<id>``; no Claude Code
+    session id starts with ``summaries:``)."""
+    return f"summaries:{session_id}"
+
+
+def session_injected_summaries(store, session_id: str | None) -> set[int]:
+    """Summary ids session ``session_id`` was already given whole (SessionStart, earlier prompts)."""
+    return session_injected(store, summaries_key(session_id)) if session_id else set()
+
+
 def _summaries(store, project: str, prompt: str, terms, weights, session_id, identifiers) -> list[dict]:
-    """Summaries of ``project`` (other sessions than this one) that pass the gate on their words alone."""
+    """Summaries of ``project`` (other sessions than this one, not given to it yet) that pass the gate
+    on their words alone."""
     chosen = []
-    for row in summaries_ranked(store.conn, prompt, project, SUMMARY_CANDIDATES):
-        if session_id and row.get("session_id") == session_id:
+    given = session_injected_summaries(store, session_id)
+    for row in summaries_ranked(store.conn, prompt, project, SUMMARY_CANDIDATES + len(given)):
+        if (session_id and row.get("session_id") == session_id) or row.get("id") in given:
             continue
         matched = matched_terms(terms, _tokens_of(row))
         score = gate_score(terms, matched, weights, None, names_identifier(row, identifiers))

@@ -17,8 +17,9 @@ size. The block it builds, within ``settings.context.budget_tokens``:
 
 Every memory appears once (by id and by title), and only the given project's
 rows are ever read. What the session was given *with its details* is recorded
-(``detailed_ids``): prompt-time lookups skip those, while a memory listed by its
-title alone stays eligible for the prompt that needs its details.
+(``detailed_ids``, and the summaries shown without a cut field): prompt-time
+lookups skip those, while a memory listed by its title alone, or a summary whose
+fields were cut, stays eligible for the prompt that needs its details.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class _Context:
         self.observation_ids: list[int] = []
         self.detailed_ids: list[int] = []
         self.summary_ids: list[int] = []
+        self.whole_summary_ids: list[int] = []  # shown without a cut field
         self.titles: set[str] = set()
 
     def section(self, title: str, lines, cap: int | None = None, on_add=None) -> None:
@@ -158,10 +160,11 @@ class _Context:
             "observation_ids": self.observation_ids,
             "detailed_ids": self.detailed_ids,
             "summary_ids": self.summary_ids,
+            "whole_summary_ids": self.whole_summary_ids,
         }
 
 
-EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "detailed_ids": [], "summary_ids": []}
+EMPTY = {"text": "", "tokens": 0, "observation_ids": [], "detailed_ids": [], "summary_ids": [], "whole_summary_ids": []}
 
 
 def _newest_first(summaries: list[dict]) -> list[dict]:
@@ -189,11 +192,19 @@ def build_session_context(store, project: str, settings) -> dict:
 
     ctx = _Context(cfg.budget_tokens)
     ctx.budget.add(_header(project, session_count, total), ctx.reserve)
+    lines = [(summary_line(s), s) for s in summaries]
+    whole = {s["id"] for line, s in lines if "…" not in line}
+
+    def add_summary(s: dict) -> None:
+        ctx.summary_ids.append(s["id"])
+        if s["id"] in whole:
+            ctx.whole_summary_ids.append(s["id"])
+
     ctx.section(
         "Recent sessions, newest first:",
-        ((summary_line(s), s) for s in summaries),
+        lines,
         cap=int(cfg.budget_tokens * SUMMARY_SHARE),
-        on_add=lambda s: ctx.summary_ids.append(s["id"]),
+        on_add=add_summary,
     )
     ctx.section(
         "Key memories (bugfixes, decisions, most-touched files):",
@@ -250,6 +261,8 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
         result = build_session_context(_Store(conn), project, _Settings(cfg["budget_tokens"], cfg["max_summaries"]))
         if session_id and result["detailed_ids"]:
             add_injected(conn, session_id, result["detailed_ids"])
+        if session_id and result["whole_summary_ids"]:  # see offmem.retrieval.prompt.summaries_key
+            add_injected(conn, "summaries:" + session_id, result["whole_summary_ids"])
         return result["text"]
     finally:
         conn.close()
