@@ -142,3 +142,12 @@ def test_only_memories_shown_with_details_are_recorded_as_given(store, settings,
     assert title_only, expected["text"]
     assert not title_only & recorded
     assert recorded == set(expected["detailed_ids"])
+
+
+def test_a_fact_that_restates_the_title_goes_last():
+    from offmem.retrieval.format import rank_facts
+
+    title = "Fixed [object][object] display - Send content string instead of object wrapper"
+    facts = ["agent: Fixed [object][object] display - Send content string instead of object wrapper.",
+             "agent: the client expects a raw string, so the service now sends message.content"]
+    assert rank_facts(facts, title)[0] == facts[1]

@@ -75,6 +75,18 @@ def _new_to(title: str, text) -> bool:
     return bool(norm) and norm not in title.replace("`", "")
 
 
+def _restates(title: str, text: str) -> bool:
+    """Whether ``text`` (a fact, perhaps after a ``label:``) is mostly the title again: a title is
+    often a fact's first words, cut. Such a fact adds little next to its title."""
+    core = title.replace("`", "").rstrip("…. ").strip()
+    if len(core) < 20:
+        return False
+    low = " ".join(text.lower().replace("`", "").split())
+    label, sep, rest = low.partition(": ")
+    body = rest if sep and len(label) <= 14 and " " not in label.strip() else low
+    return core in body and len(body) - len(core) < max(40, len(core) // 2)
+
+
 # ---------------------------------------------------------------------- fact salience
 #
 # A memory's facts are stored in the order they were gathered: for a fix, the
@@ -227,7 +239,8 @@ def rank_facts(facts, title: str = "", terms=()) -> list[str]:
         if not text or text.lower() in seen or not _new_to(norm_title, text):
             continue
         seen.add(text.lower())
-        candidates.append((-_matches(text, terms), -fact_salience(text, norm_title), n, text))
+        salience = fact_salience(text, norm_title) - (2.0 if _restates(norm_title, text) else 0.0)
+        candidates.append((-_matches(text, terms), -salience, n, text))
     return [c[-1] for c in sorted(candidates)]
 
 
