@@ -21,11 +21,13 @@ drafts from the rule-based compressor.
 ``offmem import-transcripts`` of corpus sessions, then every question searched)
 once per configuration, side by side:
 
-``rules``         no model;
-``qwen0.5b``      Qwen2.5-Coder-0.5B titles every unit and condenses summaries;
-``qwen1.5b``      the same with Qwen2.5-Coder-1.5B;
-``split``         the rules title the units, Qwen2.5-Coder-1.5B condenses the few session summaries;
-``split0.5b``     0.5B for the units, 1.5B for the summaries.
+``rules``           no model;
+``qwen0.5b``        Qwen2.5-Coder-0.5B titles every unit and condenses summaries (units cut at
+                    ``batch_max_events``, 12); ``qwen0.5b-units``: units cut as the rules cut them;
+``qwen1.5b``        the same with Qwen2.5-Coder-1.5B (and ``qwen1.5b-units``);
+``rules+0.5b``      the rules title the units, 0.5B condenses the few session summaries;
+``rules+1.5b``      the same with 1.5B (``rules+1.5b-norepack``: without llama.cpp's weight repacking);
+``0.5b+1.5b``       0.5B for the units, 1.5B for the summaries.
 
 For each: kept and Recall@5 (overall and per kind), the claim check's rejection
 rate, tool events a minute through the whole import (model load, compression,
@@ -33,7 +35,7 @@ embedding) and the import process's peak RSS (VmHWM; the process runs the same
 pipeline, summarizer and embedder as the worker). The load average before and
 after each run is printed too: the machine may be shared.
 
-    python bench/bench_summarizer.py --compare [--configs rules,qwen0.5b,qwen1.5b,split]
+    python bench/bench_summarizer.py --compare [--configs rules,qwen0.5b,qwen1.5b,rules+1.5b]
            [--sessions NAME ...] [--models-dir DIR] [--out FILE.json]
 
 Models are read from ``--models-dir`` (``offmem pull-models`` fills it where a
@@ -140,13 +142,22 @@ def bench_model(label: str, path: Path, batches: list[list[EventRecord]], thread
 
 # ------------------------------------------------------------------ model choice (--compare)
 
+UNCAPPED_UNITS = {"OFFMEM_SUMMARIZER_BATCH_MAX_EVENTS": "40", "OFFMEM_SUMMARIZER_BATCH_MAX_TOKENS": "1000000"}
 CONFIGS = {
     "rules": {"rules": True, "env": {}},
     "qwen0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b"}},
     "qwen1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b"}},
-    "split": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
-    "split0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b",
-                          "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
+    # units cut as without a model (up to 40 events, not 12): the prompt holds the unit's facts, not its log
+    "qwen0.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b", **UNCAPPED_UNITS}},
+    "qwen1.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b", **UNCAPPED_UNITS}},
+    # the rules title the units; a model condenses the few session summaries
+    "rules+0.5b": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-0.5b"}},
+    "rules+1.5b": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
+    "rules+1.5b-norepack": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules",
+                                    "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b",
+                                    "OFFMEM_LLAMA_EXTRA_BUFFERS": "0"}},
+    "0.5b+1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b",
+                          "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b", **UNCAPPED_UNITS}},
 }
 DEFAULT_SESSIONS = ["pomodoro-timer", "fasthooks-sample", "ccv-demo-first", "obra-streaming-tentative",
                     "ccv-demo-claudemd"]
@@ -157,8 +168,9 @@ def _peak():
     if path and "import-transcripts" in sys.argv:
         with open("/proc/self/status") as fh:
             hwm = next((ln.split()[1] for ln in fh if ln.startswith("VmHWM:")), "")
+        cpu = sum(os.times()[:4])  # user + system seconds of its threads and waited-for children
         with open(path, "a") as out:
-            out.write(hwm + "\\n")
+            out.write(f"{hwm} {cpu:.1f}\\n")
 atexit.register(_peak)
 sys.argv[0] = "offmem"
 runpy.run_module("offmem", run_name="__main__", alter_sys=True)
@@ -207,24 +219,31 @@ def run_config(name: str, sessions: list[str], models_dir: Path, corpus: str, wr
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        peaks = [int(x) for x in peak_file.read_text().split()] if peak_file.exists() else []
+        runs = [line.split() for line in peak_file.read_text().splitlines()] if peak_file.exists() else []
+    peaks = [int(r[0]) for r in runs if r and r[0].isdigit()]
+    cpu = sum(float(r[1]) for r in runs if len(r) > 1)
     scores = report.get("scores", {})
+    tool_events = (report.get("import") or {}).get("tool_events")
     return {
         "config": name, "env": spec["env"], "load_before": load_before, "load_after": load_average(),
         "scores": scores, "claims": report.get("claims"), "import": report.get("import"),
         "memories": report.get("memories"), "not_kept": report.get("not_kept"),
         "peak_rss_mib": round(max(peaks) / 1024) if peaks else None,
+        "cpu_seconds": round(cpu, 1) if runs else None,
+        # the import's throughput had it had the machine's cores to itself: CPU time spread over them
+        "tool_events_per_min_cpu": (round(tool_events * 60 / (cpu / (os.cpu_count() or 1)), 1)
+                                    if runs and cpu and tool_events else None),
     }
 
 
 def print_comparison(rows: list[dict]) -> None:
     kinds = [k for k in ("decision", "error", "identifier", "next", "paraphrase") if any(k in r["scores"] for r in rows)]
-    head = f"{'config':<11}{'kept':>6}{'R@5':>6}" + "".join(f"{k[:5] + ' k/R5':>13}" for k in kinds)
-    head += f"{'unsupported':>16}{'ev/min':>8}{'peak MiB':>10}{'memories':>10}  load before/after"
+    head = f"{'config':<20}{'kept':>6}{'R@5':>6}" + "".join(f"{k[:5] + ' k/R5':>13}" for k in kinds)
+    head += f"{'unsupported':>16}{'ev/min':>8}{'ev/min cpu':>11}{'peak MiB':>10}{'memories':>10}  load before/after"
     print(head)
     for r in rows:
         o = r["scores"].get("overall", {})
-        line = f"{r['config']:<11}{o.get('kept', 0):>6.2f}{o.get('r5', 0):>6.2f}"
+        line = f"{r['config']:<20}{o.get('kept', 0):>6.2f}{o.get('r5', 0):>6.2f}"
         for k in kinds:
             row = r["scores"].get(k)
             cell = f"{row['kept']:.2f}/{row['r5']:.2f}" if row else "n/a"
@@ -232,7 +251,8 @@ def print_comparison(rows: list[dict]) -> None:
         c = r.get("claims") or {}
         claim = f"{c['unsupported']}/{c['checked']} ({c['rate']:.1%})" if c.get("rate") is not None else "n/a"
         i = r.get("import") or {}
-        line += f"{claim:>16}{fmt_num(i.get('tool_events_per_min')):>8}{fmt_num(r['peak_rss_mib']):>10}"
+        line += f"{claim:>16}{fmt_num(i.get('tool_events_per_min')):>8}{fmt_num(r.get('tool_events_per_min_cpu')):>11}"
+        line += f"{fmt_num(r['peak_rss_mib']):>10}"
         line += f"{(r.get('memories') or {}).get('count', 0):>10}  {r['load_before']} / {r['load_after']}"
         print(line)
 
@@ -251,6 +271,7 @@ def compare(args) -> None:
     wanted = ["all-minilm-l6-v2", "qwen2.5-coder-0.5b"]  # the defaults
     wanted += sorted({v for n in names for k, v in CONFIGS[n]["env"].items() if k.endswith("_MODEL")} - set(wanted))
     ensure_models(models_dir, wanted)
+    sessions = None if args.sessions == ["all"] else (args.sessions or DEFAULT_SESSIONS)  # None: the whole corpus
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         wrapper = Path(tmp) / "offmem-peak"
@@ -258,11 +279,11 @@ def compare(args) -> None:
         wrapper.chmod(0o755)
         for name in names:
             print(f"[{time.strftime('%H:%M:%S')}] {name}: load {load_average()}", file=sys.stderr, flush=True)
-            rows.append(run_config(name, args.sessions or DEFAULT_SESSIONS, models_dir, args.corpus, wrapper))
+            rows.append(run_config(name, sessions, models_dir, args.corpus, wrapper))
             if args.out:  # after each configuration: a long run leaves what it measured
-                Path(args.out).write_text(json.dumps({"sessions": args.sessions or DEFAULT_SESSIONS, "cores": os.cpu_count(),
+                Path(args.out).write_text(json.dumps({"sessions": sessions or "all", "cores": os.cpu_count(),
                                                       "rows": rows}, indent=1))
-    print(f"sessions: {' '.join(args.sessions or DEFAULT_SESSIONS)}; {os.cpu_count()} cores")
+    print(f"sessions: {' '.join(sessions or ['all'])}; {os.cpu_count()} cores")
     print_comparison(rows)
 
 
@@ -273,8 +294,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
     parser.add_argument("--n-batch", type=int, default=0, help="llama.cpp batch size (0 = summarizer.n_batch's default)")
     parser.add_argument("--compare", action="store_true", help="run the memory bench once per configuration")
-    parser.add_argument("--configs", default="rules,qwen0.5b,qwen1.5b,split", help=f"of {', '.join(CONFIGS)}")
-    parser.add_argument("--sessions", nargs="+", metavar="NAME", help="corpus sessions (default: five small ones)")
+    parser.add_argument("--configs", default="rules,qwen0.5b,qwen1.5b,rules+1.5b", help=f"of {', '.join(CONFIGS)}")
+    parser.add_argument("--sessions", nargs="+", metavar="NAME",
+                        help="corpus sessions (default: five small ones; 'all' for the whole corpus)")
     parser.add_argument("--models-dir", help="where the models are (default: .cache/bench-models)")
     parser.add_argument("--corpus", default=str(ROOT / "eval" / "transcripts"))
     parser.add_argument("--out", help="write the comparison as JSON here")

@@ -51,6 +51,8 @@ class CaptureSettings:
 class SummarizerSettings:
     backend: str = "llamacpp"  # llamacpp | claude | openai | rules
     model: str = ""  # a models.toml name; empty = the default summarizer
+    summary_model: str = ""  # a models.toml name for the session summaries only; empty = `model`
+    units: str = "model"  # model | rules: who titles each unit of work (rules: the model only condenses summaries)
     n_ctx: int = 4096
     n_batch: int = 256  # prompt tokens per decode step; llama.cpp holds logits for this many (Qwen: 0.6 MB each)
     n_threads: int = 0  # 0 = all cores

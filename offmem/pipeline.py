@@ -184,7 +184,7 @@ class Pipeline:
     def _run_session(self, session_id: str, events: list[EventRecord], *, force: bool, now: float, stats: RunStats) -> None:
         pool = units.place(evidence_table.pending_evidence(self.store.conn, session_id))
         self._commit_compactions(pool, stats)
-        if self.summarizer is not None:  # one model call per unit: the prompt's budget caps it
+        if self.summarizer is not None and getattr(self.summarizer, "writes_units", True):  # one call per unit
             cap = {"max_events": min(self.policy.max_events, self.policy.unit_max_events),
                    "max_tokens": self.policy.max_tokens, "size": estimate_tokens}
         else:
@@ -211,8 +211,8 @@ class Pipeline:
         with the unit's title and narrative by the model when one is configured."""
         project = batch[0].project if batch else (evidence[0].project if evidence else "")
         made = rules.compress_unit(batch, project, self._history(batch) if batch else [], evidence)
-        if not batch or not made or self.summarizer is None:
-            return made
+        if not batch or not made or self.summarizer is None or not getattr(self.summarizer, "writes_units", True):
+            return made  # (summarizer.units = "rules": the model only condenses session summaries)
         main, decisions = made[0], made[1:]
         stats.model_calls += 1
         try:

@@ -38,6 +38,7 @@ PICKS_MAX_ITEMS = 5  # evidence lines the model may rank
 SUMMARY_FIELD_MAX = 240
 SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps")
 CONDENSE_OVER = 200  # a draft summary field longer than this is condensed (what the start block can show)
+SUMMARY_INPUT_FIELD_MAX = 1200  # of a draft field, what the model reads to condense it
 
 EVENT_MAX_CHARS = 360  # one rendered tool call
 DEFAULT_LOG_MAX_CHARS = 6000  # the whole log (~1.7k tokens)
@@ -462,7 +463,7 @@ def _session_input(ctx: SessionContext, draft, fields: tuple[str, ...], max_char
     lines = [f"Project: {project_label(ctx.project)}", "User asked:"]
     lines += [f"- {_one_line(p, 300)}" for p in ctx.prompts[:3]] or ["- (no prompt recorded)"]
     lines.append("Draft:")
-    per_field = max(300, (max_chars - 400) // max(1, len(fields)))
+    per_field = min(SUMMARY_INPUT_FIELD_MAX, max(300, (max_chars - 400) // max(1, len(fields))))
     lines += [f"{name}: {_one_line(getattr(draft, name), per_field)}" for name in fields]
     lines.append("Answer with: " + ", ".join(fields))
     return "\n".join(lines)
