@@ -159,6 +159,7 @@ class Worker:
             "summarizer_backend": self.settings.summarizer.backend,
             "model_loaded": bool(summarizer and summarizer.get("loaded")),
             "summarizer": summarizer,
+            "claims": (summarizer or {}).get("claims") or {"checked": 0, "unsupported": 0, "rate": None},
             "summarizer_error": self.summarizer_error,
             "embedder": self.indexer.status() if self.indexer is not None else None,
             "privacy": {"passes": self.privacy_passes, "events_redacted": self.privacy_redacted,
