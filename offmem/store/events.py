@@ -282,7 +282,7 @@ def connect_durable(db_path: str, timeout_s: float):
     ``synchronous=FULL`` so a commit is on disk before the hook exits."""
     import _sqlite3
 
-    from offmem.store.version import SCHEMA_VERSION
+    from offmem.store import SCHEMA_VERSION
 
     conn = _sqlite3.connect(db_path, timeout=timeout_s, isolation_level=None)
     try:

@@ -66,6 +66,6 @@ def connect_light(home: str, timeout_s: float = 2.0):
 
 def schema_current(conn) -> bool:
     """Whether the database has every migration this code knows (one pragma)."""
-    from offmem.store.version import SCHEMA_VERSION
+    from offmem.store import SCHEMA_VERSION
 
     return conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION
