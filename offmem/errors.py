@@ -25,7 +25,7 @@ Outside the tree, on purpose: signals between two pieces of offmem, caught next 
 they are raised, or validation errors whose message is shown as part of another answer:
 
     AlreadyRunning      (offmem.worker.runner)       another worker holds the lock; this one exits
-    BatchConflict       (offmem.pipeline)            a batch's events stopped being pending; rolled back
+    BatchConflict       (offmem.worker.pipeline)            a batch's events stopped being pending; rolled back
     LineError           (offmem.portability.lines)   an import line is not a memory (a ValueError)
     NoAnswer            (offmem.worker.client)       the worker gave no usable answer in time
     NotAPayload         (offmem.store.events)        hook input is not a payload (a ValueError)

@@ -24,9 +24,9 @@ ROOT = PACKAGE.parent
 SETTINGS_ROOTS = {"offmem/config.py", "offmem/mcp/server.py", "offmem/worker/main.py", "offmem/web/pages.py",
                   "offmem/web/settings_form.py"}
 SETTINGS_ROOT_PACKAGES = ("offmem/cli/",)
-# Still reading them below a root, named until it moves: the Pipeline's default privacy stage when a
+# Still reading them below a root, named: the Pipeline's default privacy stage when a
 # caller gives none (the worker and offmem process give theirs, offmem.worker.processing).
-SETTINGS_PENDING = {"offmem/pipeline.py"}
+SETTINGS_PENDING = {"offmem/worker/pipeline.py"}
 
 # The worker's HTTP client, and the server that binds the worker's socket (and reads peers' uids).
 HTTP_CLIENT = "offmem/worker/client.py"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from offmem.config import load_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.records import EventRecord
 from offmem.store.db import Store
 from offmem.store.evidence import EvidenceRecord

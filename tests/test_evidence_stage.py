@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from offmem.config import load_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.privacy.forget import ForgetQuery, forget
 from offmem.store import evidence as evidence_table
 from offmem.store.db import Store
@@ -209,7 +209,7 @@ def test_forgetting_an_observation_removes_the_words_it_was_made_from(tmp_path, 
 CRASHING_RUN = """
 import os, sys, time
 from offmem.config import load_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store
 

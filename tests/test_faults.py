@@ -29,7 +29,7 @@ from support.durability import backlog, memory_home, start_worker, statuses, sto
 from support.polling import wait_for
 
 from offmem.hooks import capture
-from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.worker.pipeline import BatchPolicy, Pipeline
 from offmem.store.db import Store
 
 PROJECT = "/home/dev/shop-api"

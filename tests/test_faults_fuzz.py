@@ -25,7 +25,7 @@ from support.durability import memory_home  # noqa: F401
 from offmem.hooks import capture
 from offmem.lean.settings import capture_settings
 from offmem.store import events
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.store.db import Store
 
 KINDS = ["SessionStart", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure", "PreCompact", "Stop", "SessionEnd"]

@@ -30,7 +30,7 @@ from support.polling import wait_for
 from offmem.config import load_settings
 from offmem.hooks import capture
 from offmem.lean.settings import capture_settings
-from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.worker.pipeline import BatchPolicy, Pipeline
 from offmem.privacy.stage import PrivacyStage
 from offmem.records import SessionSummary
 from offmem.store.db import Store

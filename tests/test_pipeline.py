@@ -8,7 +8,7 @@ import time
 from conftest import fixture_payloads, replay, run_hook
 
 from offmem.errors import SummarizerError
-from offmem.pipeline import BatchPolicy, Pipeline
+from offmem.worker.pipeline import BatchPolicy, Pipeline
 from offmem.records import Observation
 from offmem.store.db import Store
 

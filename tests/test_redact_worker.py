@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import fixture_payloads, run_hook
 
 from offmem.config import load_settings, save_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.privacy import Redactor
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from conftest import fixture_payloads, replay
 from offmem.config import load_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.store.db import Store
 from offmem.worker.http.app import create_app
 from offmem.worker.runner import Worker

@@ -220,7 +220,7 @@ def test_every_route_but_the_public_ones_needs_the_token(app, client, authed, to
 
 def test_memory_is_refused_without_the_token(client, authed, offmem_home):
     from conftest import fixture_payloads, replay
-    from offmem.pipeline import Pipeline
+    from offmem.worker.pipeline import Pipeline
     from offmem.store.db import Store
 
     assert all(r.returncode == 0 for r in replay(fixture_payloads()))

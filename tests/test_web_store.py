@@ -8,7 +8,7 @@ import pytest
 
 from conftest import fixture_payloads, replay
 from offmem.config import load_settings
-from offmem.pipeline import Pipeline
+from offmem.worker.pipeline import Pipeline
 from offmem.records import Observation
 from offmem.store.db import Store, transaction
 from offmem.privacy.forget import forget_observations, forget_session

@@ -1,4 +1,4 @@
-"""Where a :class:`~offmem.pipeline.Pipeline` is assembled: the one place.
+"""Where a :class:`~offmem.worker.pipeline.Pipeline` is assembled: the one place.
 
 The worker's processing loop (:mod:`offmem.worker.runner`), ``offmem process`` and
 ``offmem import-transcripts`` (through :mod:`offmem.api`) all build theirs here, from
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from offmem.config import Settings
-from offmem.pipeline import BatchPolicy, Pipeline, RunStats
+from offmem.worker.pipeline import BatchPolicy, Pipeline, RunStats
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store
 
