@@ -136,7 +136,7 @@ def test_only_memories_shown_with_details_are_recorded_as_given(store, settings,
                     "cwd": PROJECT, "transcript_path": "/tmp/t.jsonl"})
     assert out.returncode == 0, out.stderr
     expected = build_session_context(store, PROJECT, settings)
-    recorded = set(json.loads(store.get_meta("injected:new-session")))
+    recorded = set(json.loads(store.get_meta("injected:start:new-session")))
     assert fix in expected["detailed_ids"] and fix in recorded
     title_only = set(expected["observation_ids"]) - set(expected["detailed_ids"])
     assert title_only, expected["text"]

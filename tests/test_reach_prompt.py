@@ -197,3 +197,34 @@ def test_a_summary_shown_whole_at_session_start_is_not_repeated_at_prompt_time(s
     # another session that was not given it gets it
     other = injected(run_hook(prompt_payload("sess-6", "Why does the Stripe webhook signature need the raw body?")))
     assert other and "raw request body" in other
+
+
+def test_a_memory_shown_at_start_comes_back_only_with_the_facts_it_did_not_show(store, worker, settings):
+    facts = ["changed RATES['DE'] from 0.20 to 0.19 in cart/vat.py",
+             "agent: rates were read from the UK table because country codes were lowercased",
+             "$ pytest tests/test_vat.py → exit 0: 12 passed",
+             "note: invoice rounding stays half-up, as the accountant asked"]
+    fix = add_observation(store, PROJECT, "Fixed VAT for DE carts", type="bugfix", facts=facts,
+                          files_modified=["cart/vat.py"], created_at=days_ago(0))
+    start = injected(run_hook(start_payload("sess-7")))
+    assert fix in build_session_context(store, PROJECT, settings)["detailed_ids"]
+    assert "from 0.20 to 0.19" in start and "half-up" not in start  # two facts shown, not the rounding one
+    text = injected(run_hook(prompt_payload("sess-7", "How are VAT invoices rounded for the accountant?")))
+    assert text and f"#{fix} " in text and "half-up" in text
+    assert "from 0.20 to 0.19" not in text  # what the start block showed is not repeated
+    # a prompt about what the start block did show gets nothing new
+    run_hook(start_payload("sess-9"))
+    assert injected(run_hook(prompt_payload("sess-9", "Why was the DE VAT rate changed from 0.20 to 0.19?"))) is None
+
+
+def test_forgetting_a_session_forgets_what_it_was_given(store, settings):
+    add_summary(store, PROJECT, "s-old", days_ago(0), request="make the Stripe webhook reliable",
+                learned="the webhook signature must be checked against the raw request body")
+    add_observation(store, PROJECT, "Fixed VAT for DE carts", type="bugfix", facts=["RATES is keyed by code"],
+                    session_id="s-old", created_at=days_ago(0))
+    assert run_hook(start_payload("sess-10")).returncode == 0
+    keys = ("injected:start:sess-10", "injected:summaries:sess-10")
+    assert all(store.get_meta(k) for k in keys)
+    done = subprocess.run([OFFMEM, "forget", "--session", "sess-10", "--yes"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not any(store.get_meta(k) for k in keys)

@@ -139,12 +139,12 @@ def test_hook_skips_what_session_start_gave(store, worker):
                             created_at=days_ago(0))
     start = {"session_id": "sess-3", "hook_event_name": "SessionStart", "source": "startup", "cwd": PROJECT}
     assert run_hook(start, env={"OFFMEM_CONTEXT_BUDGET_TOKENS": "300"}).returncode == 0
-    given = set(json.loads(store.get_meta("injected:sess-3")))  # shown with details at session start
+    given = set(json.loads(store.get_meta("injected:start:sess-3")))  # shown with details at session start
     assert given and ids["fix"] not in given and fresh not in given  # fresh is listed by title only
     text = injected(run_hook(prompt_payload("sess-3", VAT_PROMPT)))
     assert f"#{ids['fix']} " in text and f"#{fresh} " in text  # a title-only memory stays eligible
     assert not any(f"#{i} " in text for i in given)
-    assert set(json.loads(store.get_meta("injected:sess-3"))) == given | {ids["fix"], fresh}
+    assert set(json.loads(store.get_meta("injected:sess-3"))) == {ids["fix"], fresh}
 
 
 def test_nothing_when_the_worker_is_not_running(store, offmem_home):

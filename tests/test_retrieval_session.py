@@ -112,7 +112,7 @@ def test_hook_injects_the_same_block_and_records_what_it_gave(store, settings, o
     context = json.loads(out.stdout)["hookSpecificOutput"]["additionalContext"]
     expected = build_session_context(store, PROJECT, settings)  # the hook stored its session first
     assert context == expected["text"] and "13 sessions" in context
-    recorded = json.loads(store.get_meta("injected:new-session"))  # shown with details (issue 14 item 7)
+    recorded = json.loads(store.get_meta("injected:start:new-session"))  # shown with details (issue 14 item 7)
     assert sorted(recorded) == sorted(expected["detailed_ids"])
 
 
@@ -130,7 +130,7 @@ def test_lean_hook_path_gives_the_same_block(store, settings, offmem_home, monke
     plant_history(store)
     expected = build_session_context(store, PROJECT, settings)
     assert session_start_block(str(offmem_home), PROJECT, "lean-1") == expected["text"]
-    assert sorted(json.loads(store.get_meta("injected:lean-1"))) == sorted(expected["detailed_ids"])
+    assert sorted(json.loads(store.get_meta("injected:start:lean-1"))) == sorted(expected["detailed_ids"])
     monkeypatch.setenv("OFFMEM_CONTEXT_BUDGET_TOKENS", "300")
     small = session_start_block(str(offmem_home), PROJECT)
     assert count_tokens(small) <= 300 < count_tokens(expected["text"])

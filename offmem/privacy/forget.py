@@ -204,6 +204,7 @@ def _forget_sessions(conn, query: ForgetQuery) -> int:
                   " AND NOT EXISTS (SELECT 1 FROM prompts p WHERE p.session_id = sessions.id)")
     gone = [r[0] for r in conn.execute(f"SELECT id FROM sessions WHERE {where}", args)]
     for sid in gone:
-        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (f"injected:{sid}", f"transcript:{sid}"))
+        conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?, ?)", (f"injected:{sid}", f"injected:start:{sid}",
+                                                                   f"injected:summaries:{sid}", f"transcript:{sid}"))
     conn.executemany("DELETE FROM sessions WHERE id = ?", [(sid,) for sid in gone])
     return len(gone)

@@ -255,30 +255,47 @@ def detail_line(obs: dict, facts: int = 2, limit: int = 320, terms=()) -> str:
     a part that no longer fits is left out rather than cut to nothing. ``terms``
     (a prompt's topic words) put the facts that name them first.
     """
+    return detail_parts(obs, facts, limit, terms)[0]
+
+
+def _fact_key(text) -> str:
+    return " ".join(str(text or "").lower().split())
+
+
+def detail_parts(obs: dict, facts: int = 2, limit: int = 320, terms=(), skip=frozenset()) -> tuple[str, list[str]]:
+    """:func:`detail_line` and the facts it shows whole (a cut fact is not shown whole).
+
+    ``skip``: facts (:func:`_fact_key` form) the reader was already given, left out.
+    """
     head = f"- #{obs['id']} {day(obs.get('created_at'))} {obs.get('type', '')}: {clean(obs.get('title'), 160)}"
     title = " ".join(str(obs.get("title") or "").lower().split())
     candidates = list(_list(obs.get("facts")))
     if obs.get("narrative"):
         candidates.append(obs["narrative"])
+    if skip:
+        candidates = [c for c in candidates if _fact_key(c) not in skip]
     chosen = rank_facts(candidates, title, terms)[:facts]
     files = _list(obs.get("files_modified")) or _list(obs.get("files_read"))
     files = [f for f in files if f and f.lower() not in title][:3]
     files_part = (" — files: " + ", ".join(files)) if files else ""
     line = head
     room = limit - len(line) - (len(files_part) if len(files_part) <= 90 else 0)
-    shown = []
+    whole = []
+    shown = 0
     for n, fact in enumerate(chosen):
         lead = " — facts: " if not shown else "; "
         share = max(40, (room - len(lead)) // (len(chosen) - n)) if n < len(chosen) - 1 else room - len(lead)
         piece = clean(fact, min(200, share))
         if len(piece) < 25 or len(lead) + len(piece) > room:
             continue
-        shown.append(piece)
+        shown += 1
+        if piece == " ".join(fact.split()):
+            whole.append(_fact_key(fact))
         line += lead + piece
         room -= len(lead) + len(piece)
     if files_part and len(line) + len(files_part) <= limit:
         line += files_part
-    return clean(line, limit)
+    return clean(line, limit), whole
 
 
 def summary_line(summary: dict) -> str:

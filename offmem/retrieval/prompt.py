@@ -32,10 +32,13 @@ gate, summaries and the facts chosen for the prompt, 25 of 74 and 21 questions
 with 34 memories.
 
 Each memory is shown with the facts that name the prompt's words first
-(:func:`offmem.retrieval.format.rank_facts`). Memories the session was already
-given with their details (SessionStart's key memories and earlier prompts, meta
-``injected:<session_id>``) and memories of other projects never come back; a
-memory SessionStart listed by its title only is still offered.
+(:func:`offmem.retrieval.format.rank_facts`). Memories an earlier prompt of the
+session was given (meta ``injected:<session_id>``) and memories of other projects
+never come back; a memory SessionStart listed by its title only is offered like
+any other, and one it showed with some facts (``injected:start:<session_id>``)
+only with the facts it did not show whole, when one of them names a word of the
+prompt. Summaries a session was given whole are not offered again
+(``injected:summaries:<session_id>``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import json
 import math
 import re
 
-from offmem.retrieval.format import Budget, _is_identifier, clean, detail_line, minute
+from offmem.retrieval.format import Budget, _is_identifier, _matches, clean, detail_parts, minute
 from offmem.retrieval.hook import is_substantive
 from offmem.retrieval.memories import search_memories
 from offmem.retrieval.tokens import count_tokens
@@ -190,6 +193,18 @@ def session_injected(store, session_id: str | None) -> set[int]:
         return set()
 
 
+def started_key(session_id: str) -> str:
+    """The session id under which SessionStart records the memories it showed with their details:
+    meta ``injected:start:<session_id>``. Those come back at prompt time only with facts the
+    block did not show whole; what a prompt was given (``injected:<session_id>``) never does."""
+    return f"start:{session_id}"
+
+
+def start_facts(row: dict) -> set[str]:
+    """The facts SessionStart showed whole for a memory (its key-memory line, recomputed)."""
+    return set(detail_parts(row)[1])
+
+
 def summaries_key(session_id: str) -> str:
     """The session id under which the summaries a session was given are recorded: meta
     ``injected:summaries:<session_id>`` (``add_injected`` keys by ``injected:<id>``; no Claude Code
@@ -236,8 +251,12 @@ class _QueryOnce:
 
 
 def select(store, project: str, prompt: str, settings, exclude, embedder=None, chroma=None,
-           session_id: str | None = None) -> tuple[list, dict]:
-    """The relevant memories and summaries (whole rows, best first) and the search's mode and notes."""
+           session_id: str | None = None, started=frozenset()) -> tuple[list, dict]:
+    """The relevant memories and summaries (whole rows, best first) and the search's mode and notes.
+
+    ``started``: memories SessionStart showed with some facts; they pass only with a fact it did
+    not show whole that names one of the prompt's words, and are shown with such facts only.
+    """
     embedder = _QueryOnce(embedder) if embedder is not None else None
     found = search_memories(store, prompt, project, limit=CANDIDATES, embedder=embedder, chroma=chroma,
                             settings=settings)
@@ -254,11 +273,16 @@ def select(store, project: str, prompt: str, settings, exclude, embedder=None, c
         row = rows.get(hit["id"])
         if row is None or row.get("project") != project:
             continue
+        seen = start_facts(row) if hit["id"] in started else set()
+        unseen = [f for f in [*(row.get("facts") or []), row.get("narrative") or ""]
+                  if f and " ".join(str(f).lower().split()) not in seen]
+        if seen and not any(_matches(str(f), terms) for f in unseen):
+            continue  # nothing the session start did not already show
         matched = matched_terms(terms, _tokens_of(row))
         score = gate_score(terms, matched, weights, close.get(hit["id"]), names_identifier(row, identifiers), typical)
         if score is not None:
             chosen.append(row | {"kind": "observation", "matched": matched, "similarity": close.get(hit["id"]),
-                                 "gate": score})
+                                 "gate": score, "seen_facts": seen})
     summaries = _summaries(store, project, prompt, terms, weights, session_id, identifiers)
     chosen = _leading(chosen) + _leading(summaries)
     chosen.sort(key=lambda c: -c["gate"])  # stable: among equals, the search's order
@@ -300,7 +324,7 @@ def render(memories: list[dict], budget_tokens: int, max_memories: int, terms=()
         if item.get("kind") == "summary":
             if budget.add(summary_detail(item, terms)):
                 summary_ids.append(item["id"])
-        elif budget.add(detail_line(item, facts=3, limit=420, terms=terms)):
+        elif budget.add(detail_parts(item, 3, 420, terms, item.get("seen_facts") or frozenset())[0]):
             ids.append(item["id"])
     return (budget.text(), ids, summary_ids) if ids or summary_ids else ("", [], [])
 
@@ -318,7 +342,8 @@ def prompt_memories(store, project: str, prompt: str, settings, exclude=frozense
         result["notes"] = ["not a substantive prompt: nothing looked up"]
         return result
     skip = set(exclude) | session_injected(store, session_id)
-    memories, info = select(store, project, prompt, settings, skip, embedder, chroma, session_id)
+    started = session_injected(store, started_key(session_id)) - skip if session_id else set()
+    memories, info = select(store, project, prompt, settings, skip, embedder, chroma, session_id, started)
     text, ids, summary_ids = render(memories, cfg.prompt_budget_tokens, cfg.prompt_max_memories, info["terms"])
     result.update(info, text=text, tokens=count_tokens(text), observation_ids=ids, summary_ids=summary_ids)
     return result

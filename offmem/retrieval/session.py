@@ -17,8 +17,9 @@ size. The block it builds, within ``settings.context.budget_tokens``:
 
 Every memory appears once (by id and by title), and only the given project's
 rows are ever read. What the session was given *with its details* is recorded
-(``detailed_ids``, and the summaries shown without a cut field): prompt-time
-lookups skip those, while a memory listed by its title alone, or a summary whose
+(``detailed_ids`` in meta ``injected:start:<session_id>``, and the summaries shown
+without a cut field): prompt-time lookups offer those again only with facts the
+block did not show, while a memory listed by its title alone, or a summary whose
 fields were cut, stays eligible for the prompt that needs its details.
 """
 
@@ -259,8 +260,8 @@ def session_start_block(home: str, project: str, session_id: str | None = None) 
             return ""  # not migrated yet: the hook's capture migrates before it gets here
         conn.row_factory = _sqlite3.Row
         result = build_session_context(_Store(conn), project, _Settings(cfg["budget_tokens"], cfg["max_summaries"]))
-        if session_id and result["detailed_ids"]:
-            add_injected(conn, session_id, result["detailed_ids"])
+        if session_id and result["detailed_ids"]:  # see offmem.retrieval.prompt.started_key
+            add_injected(conn, "start:" + session_id, result["detailed_ids"])
         if session_id and result["whole_summary_ids"]:  # see offmem.retrieval.prompt.summaries_key
             add_injected(conn, "summaries:" + session_id, result["whole_summary_ids"])
         return result["text"]
