@@ -151,3 +151,19 @@ def test_a_fact_that_restates_the_title_goes_last():
     facts = ["agent: Fixed [object][object] display - Send content string instead of object wrapper.",
              "agent: the client expects a raw string, so the service now sends message.content"]
     assert rank_facts(facts, title)[0] == facts[1]
+
+
+def test_memories_with_their_facts_get_most_of_the_block(store, settings):
+    """Measured on the corpus (bench_reach): details of more memories beat more titles."""
+    from offmem.retrieval.tokens import count_tokens
+
+    for n in range(3):
+        add_summary(store, PROJECT, f"s{n}", days_ago(n), request="fix the VAT rules " * 8,
+                    learned="rates are keyed by upper-case codes " * 8, completed="moved rates to a table " * 8)
+    for n in range(30):
+        add_observation(store, PROJECT, f"Fixed VAT case {n} for carts", type="bugfix", session_id=f"s{n % 3}",
+                        facts=[f"agent: case {n} failed because the code was lowercased", f"changed rates_{n}.py"],
+                        files_modified=[f"cart/rates_{n}.py"], created_at=days_ago(n / 10))
+    text = build_session_context(store, PROJECT, settings)["text"]
+    key = text.split("Key memories (bugfixes, decisions, most-touched files):\n", 1)[1].split("\n\n", 1)[0]
+    assert count_tokens(key) >= 0.5 * settings.context.budget_tokens, text

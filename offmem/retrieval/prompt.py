@@ -315,7 +315,12 @@ def summary_detail(summary: dict, terms, limit: int = 420) -> str:
 
 
 def render(memories: list[dict], budget_tokens: int, max_memories: int, terms=()) -> tuple[str, list[int], list[int]]:
-    """The prompt-time block, the observation ids and the summary ids it shows."""
+    """The prompt-time block, the observation ids and the summary ids it shows.
+
+    Every memory gets the same room (3 facts, 420 characters): giving a lone first
+    answer more of its facts cost the memories after it their place (bench_reach:
+    0.62 -> 0.61 of the corpus facts reached the agent).
+    """
     budget = Budget(budget_tokens)
     if not memories or not budget.add(HEADER):
         return "", [], []

@@ -53,8 +53,8 @@ RECENT_WINDOW = 200  # newest observations considered for the index and as candi
 IMPORTANT_WINDOW = 150  # newest bugfixes, decisions and remembered notes, however old
 HEAT_WINDOW = 2000  # newest observations whose files are counted
 HOT_FILES = 5
-SUMMARY_SHARE = 0.4  # at most this much of the budget for session summaries
-KEY_SHARE = 0.35  # and this much for key memories; the index takes the rest
+SUMMARY_SHARE = 0.35  # at most this much of the budget for session summaries
+KEY_SHARE = 0.6  # and this much for key memories with their facts; the index takes the rest
 
 def _title_key(obs: dict) -> str:
     return " ".join(str(obs.get("title") or "").lower().split())
