@@ -202,16 +202,16 @@ class ModelStandIn:
         self.during_call, self.during_summary = during_call, during_summary
         self.calls = 0
 
-    def compress(self, events, drafts, project):
+    def compress(self, events, drafts, project, sources=None):
         self.calls += 1
         if self.during_call is not None:
             action, self.during_call = self.during_call, None
             action()
         answer = {"type": "discovery", "title": f"Model read {len(events)} files", "subtitle": "", "why": [],
-                  "narrative": "", "concepts": []}
+                  "narrative": "", "summary": "", "concepts": []}
         return merge_observation(answer, drafts, events, self.name)
 
-    def summarize(self, ctx, draft):
+    def summarize(self, ctx, draft, sources=None):
         if self.during_summary is not None:
             action, self.during_summary = self.during_summary, None
             action()
