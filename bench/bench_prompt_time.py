@@ -24,6 +24,7 @@ worker compressed meanwhile, with the load average. ``--runs`` repeats the
 prompt list.
 
     python bench/bench_prompt_time.py [--runs 1] [--keep DIR] [--backlog NAME ...]
+    OFFMEM_WORKER_NICE=0 python bench/bench_prompt_time.py   # the worker's processing thread not lowered
 """
 
 from __future__ import annotations
@@ -106,26 +107,41 @@ def direct(home: Path, port: int, payload: dict) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def phase(name: str, prompts: list[dict], env: dict, home: Path, port: int, runs: int) -> dict:
+def phase(name: str, prompts: list[dict], env: dict, home: Path, port: int, runs: int, offmem: list[str]) -> dict:
     log = home / "offmem.log"
     log_before = log.read_text(errors="replace").count(TIMEOUT_NOTE) if log.exists() else 0
     hook_ms, worker_ms, answered = [], [], 0
     db = home / "offmem.db"
     pending_start = pending_events(db)
+    processed_start = (worker_status(offmem, env) or {}).get("events_processed")
+    phase_started = time.perf_counter()
     for n in range(runs):
         for i, p in enumerate(prompts):
             sid = f"bench-{name}-{n}-{i}-{time.monotonic_ns()}"
             payload = {"session_id": sid, "hook_event_name": "UserPromptSubmit", "cwd": p["project"],
                        "transcript_path": "/nonexistent/t.jsonl", "prompt": p["query"], "prompt_id": sid}
+            # the worker's own latency first, so it never queues behind a hook request it is still answering
+            worker_ms.append(direct(home, port, {"project": p["project"], "prompt": p["query"],
+                                                 "session_id": sid + "-direct"}))
             started = time.perf_counter()
             done = subprocess.run(HOOK, input=json.dumps(payload).encode(), capture_output=True, env=env)
             hook_ms.append((time.perf_counter() - started) * 1000)
             answered += bool(done.stdout.strip())
-            worker_ms.append(direct(home, port, {"project": p["project"], "prompt": p["query"],
-                                                 "session_id": sid + "-direct"}))
-            time.sleep(0.3)
+            time.sleep(0.5)
     timeouts = (log.read_text(errors="replace").count(TIMEOUT_NOTE) if log.exists() else 0) - log_before
+    status = worker_status(offmem, env) or {}
+    processed_end = status.get("events_processed")
+    nices = {}
+    try:
+        for task in Path(f"/proc/{status.get('pid')}/task").iterdir():
+            stat = (task / "stat").read_text()
+            nice = int(stat[stat.rindex(")") + 2:].split()[16])
+            nices[nice] = nices.get(nice, 0) + 1
+    except (OSError, ValueError):
+        pass
     return {"phase": name, "prompts": len(hook_ms), "answered": answered, "timeouts": timeouts,
+            "events_compressed": (processed_end or 0) - (processed_start or 0), "thread_nices": nices,
+            "seconds": round(time.perf_counter() - phase_started, 1),
             "hook_ms": hook_ms, "worker_ms": worker_ms, "pending_start": pending_start,
             "pending_end": pending_events(db), "load": os.getloadavg()}
 
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         report["embedder_loaded"] = bool((worker_status(offmem, env).get("embedder") or {}).get("loaded"))
         note(f"embedder loaded: {report['embedder_loaded']}")
         note("idle phase")
-        report["idle"] = phase("idle", prompts, env, home, port, args.runs)
+        report["idle"] = phase("idle", prompts, env, home, port, args.runs, offmem)
         code, _out, err, _ = run(offmem + ["import-transcripts", *(str(sessions / f"{n}.jsonl") for n in args.backlog),
                                            "--no-process", "--json"], env)
         assert code == 0, err
@@ -189,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)  # the worker took its first batch: the model is loaded and compressing
         note("busy phase")
         report["busy_wait_s"] = round(time.time() - started, 1)
-        report["busy"] = phase("busy", prompts, env, home, port, args.runs)
+        report["busy"] = phase("busy", prompts, env, home, port, args.runs, offmem)
     finally:
         run(offmem + ["worker", "stop"], env, timeout=60)
         if not args.keep:
@@ -206,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         load = ", ".join(f"{x:.1f}" for x in r["load"])
         print(f"\n{key}: {r['answered']}/{r['prompts']} hook calls came back with memories, {r['timeouts']} missed "
-              f"the time box; events pending {r['pending_start']} -> {r['pending_end']}; load average {load}")
+              f"the time box; the worker compressed {r['events_compressed']} events in {r['seconds']} s meanwhile; "
+              f"load average {load}; worker threads by nice value {r['thread_nices']}")
         print(f"  {'UserPromptSubmit hook, whole process':<40}{describe(r['hook_ms'])}")
         print(f"  {'worker /api/prompt-context, no box':<40}{describe(r['worker_ms'])}")
     return 0
