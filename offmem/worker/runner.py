@@ -26,10 +26,9 @@ from offmem.lean import now_iso
 from offmem.privacy import spool as private_spool
 from offmem.privacy.stage import PrivacyStage
 from offmem.store.db import Store
+from offmem.worker.launch import LOCK_NAME, STATE_NAME
 from offmem.worker.processing import build_pipeline, load_summarizer
 
-LOCK_NAME = "worker.lock"
-STATE_NAME = "worker.json"
 # How long the worker waits for its first privacy pass before it serves and loads models
 # (a pass over a backlog of 2,000 tool events takes about a second; see bench_privacy.py).
 FIRST_PRIVACY_PASS_WAIT_S = 15.0
@@ -159,6 +158,7 @@ class Worker:
             "summarizer_backend": self.settings.summarizer.backend,
             "model_loaded": bool(summarizer and summarizer.get("loaded")),
             "summarizer": summarizer,
+            "claims": (summarizer or {}).get("claims") or {"checked": 0, "unsupported": 0, "rate": None},
             "summarizer_error": self.summarizer_error,
             "embedder": self.indexer.status() if self.indexer is not None else None,
             "privacy": {"passes": self.privacy_passes, "events_redacted": self.privacy_redacted,
@@ -265,7 +265,6 @@ class Worker:
     def process_loop(self) -> None:
         from offmem.worker.priority import lower_this_thread
 
-        lower_this_thread()  # compression and indexing give way to prompt-time requests and hooks
         self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # models load after the first redaction pass
         self.load_backends()
         store = Store.open(self.settings.db_path)
@@ -273,6 +272,7 @@ class Worker:
                                   on_commit=self.on_commit, on_progress=self.count_progress)
         if self.indexer is not None:
             self.on_commit([])  # heal: index what a crash left unindexed
+        lower_this_thread()  # compression and indexing give way to prompt-time requests and hooks
         interval = self.settings.worker.poll_interval_s
         try:
             while not self.stop_event.is_set():
