@@ -143,20 +143,21 @@ def bench_model(label: str, path: Path, batches: list[list[EventRecord]], thread
 # ------------------------------------------------------------------ model choice (--compare)
 
 UNCAPPED_UNITS = {"OFFMEM_SUMMARIZER_BATCH_MAX_EVENTS": "40", "OFFMEM_SUMMARIZER_BATCH_MAX_TOKENS": "1000000"}
+MODEL_UNITS = {"OFFMEM_SUMMARIZER_UNITS": "model"}
 CONFIGS = {
     "rules": {"rules": True, "env": {}},
-    "qwen0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b"}},
-    "qwen1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b"}},
+    "qwen0.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b", **MODEL_UNITS}},
+    "qwen1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b", **MODEL_UNITS}},
     # units cut as without a model (up to 40 events, not 12): the prompt holds the unit's facts, not its log
-    "qwen0.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b", **UNCAPPED_UNITS}},
-    "qwen1.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b", **UNCAPPED_UNITS}},
-    # the rules title the units; a model condenses the few session summaries
+    "qwen0.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b", **MODEL_UNITS, **UNCAPPED_UNITS}},
+    "qwen1.5b-units": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-1.5b", **MODEL_UNITS, **UNCAPPED_UNITS}},
+    # the rules title the units (the default); a model condenses the few session summaries
     "rules+0.5b": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-0.5b"}},
     "rules+1.5b": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules", "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b"}},
     "rules+1.5b-norepack": {"env": {"OFFMEM_SUMMARIZER_UNITS": "rules",
                                     "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b",
                                     "OFFMEM_LLAMA_EXTRA_BUFFERS": "0"}},
-    "0.5b+1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b",
+    "0.5b+1.5b": {"env": {"OFFMEM_SUMMARIZER_MODEL": "qwen2.5-coder-0.5b", **MODEL_UNITS,
                           "OFFMEM_SUMMARIZER_SUMMARY_MODEL": "qwen2.5-coder-1.5b", **UNCAPPED_UNITS}},
 }
 DEFAULT_SESSIONS = ["pomodoro-timer", "fasthooks-sample", "ccv-demo-first", "obra-streaming-tentative",

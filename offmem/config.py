@@ -52,7 +52,11 @@ class SummarizerSettings:
     backend: str = "llamacpp"  # llamacpp | claude | openai | rules
     model: str = ""  # a models.toml name; empty = the default summarizer
     summary_model: str = ""  # a models.toml name for the session summaries only; empty = `model`
-    units: str = "model"  # model | rules: who titles each unit of work (rules: the model only condenses summaries)
+    # model | rules: who titles each unit of work. "rules" (the model only condenses long session-summary
+    # fields): on the dev corpus model-titled units kept no more facts and ranked no better, ran at
+    # 7-27 tool events/min instead of hundreds, and 11-37% of 0.5B's claims were unsupported
+    # (bench/bench_summarizer.py --compare; numbers in bench/results/model-choice.md)
+    units: str = "rules"
     n_ctx: int = 4096
     n_batch: int = 256  # prompt tokens per decode step; llama.cpp holds logits for this many (Qwen: 0.6 MB each)
     n_threads: int = 0  # 0 = all cores

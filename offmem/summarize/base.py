@@ -115,7 +115,8 @@ class Summarizer(ABC):
 
     @property
     def writes_units(self) -> bool:
-        """False when ``summarizer.units = "rules"``: the units keep the rules' titles, no model call."""
+        """False when ``summarizer.units = "rules"`` (the default): the pipeline then leaves each unit of
+        work to the rules (no call, no 12-event cap) and the model only condenses session summaries."""
         return str(getattr(self.settings.summarizer, "units", "model") or "model").strip().lower() != "rules"
 
     def status(self) -> dict:
@@ -139,8 +140,6 @@ class Summarizer(ABC):
         """
         if not events and not drafts:
             raise SummarizerError("nothing to compress: the batch has no events and no drafts")
-        if not self.writes_units and len(drafts) == 1:
-            return drafts[0]  # summarizer.units = "rules": the model only condenses session summaries
         prompt = prompts.observation_prompt(events, drafts, project, one_shot=self.one_shot,
                                             max_chars=self._evidence_chars())
         raw = self._ask(prompt)
