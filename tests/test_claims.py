@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from offmem.records import SessionSummary
 from offmem.summarize import claims
-from offmem.summarize.base import merge_observation, merge_summary
+from offmem.summarize.base import merge_observation
 from offmem.summarize.claims import ClaimCheck, ClaimTally, SourceText, event_texts, payload_texts
 from offmem.summarize import rules
 from tests.support.fixture_events import PROJECT, payloads, session_events
@@ -148,20 +147,3 @@ def test_an_unsupported_title_gives_way_to_the_drafts_and_an_invented_sentence_i
     assert obs.title == draft.title
     assert "settings.yaml" not in obs.narrative and obs.narrative.startswith("vat() looked up RATES[country].")
     assert (tally.checked, tally.unsupported) == (3, 2)
-
-
-def test_a_condensed_summary_field_must_say_what_its_draft_field_says():
-    draft = SessionSummary(request="Fix the VAT calculation for EU carts",
-                           learned="agent: vat() ignored its country argument and used a flat rate of 0.2 for "
-                                   "every cart; RATES in cart/vat.py already had DE 0.19, FR 0.20 and IT 0.22.",
-                           files_modified=["cart/vat.py"])
-    tally = ClaimTally()
-    check = ClaimCheck(SourceText([draft.learned, *draft.files_modified]), tally)
-    kept = merge_summary({"learned": "vat() used a flat 0.2 rate although RATES had DE 0.19."}, draft, "x",
-                         checks={"learned": check})
-    assert kept.learned == "vat() used a flat 0.2 rate although RATES had DE 0.19."
-    # a question the user asked in the session, but not what was learned
-    dropped = merge_summary({"learned": "Can you also check the shipping costs for EU carts?"}, draft, "x",
-                            checks={"learned": check})
-    assert dropped.learned == draft.learned
-    assert (tally.checked, tally.unsupported) == (2, 1)

@@ -149,6 +149,7 @@ def test_with_units_left_to_the_rules_the_pipeline_cuts_units_as_without_a_model
 @pytest.mark.slow
 def test_a_summary_model_other_than_the_units_model_is_loaded_beside_it(installed_smollm2, smollm2_gguf):  # noqa: F811
     settings = installed_smollm2
+    settings.summarizer.units = "model"
     settings.summarizer.summary_model = "smollm2-135m"  # the installed copy: another file than the package's
     backend = LlamaCppSummarizer(settings, model_path=smollm2_gguf)
     backend.load()
@@ -169,7 +170,8 @@ def test_a_summary_model_other_than_the_units_model_is_loaded_beside_it(installe
 def test_import_transcripts_reports_the_claims_it_checked(offmem_home, tmp_path):
     offmem("pull-models", "--defaults")
     session = CORPUS / "fasthooks-studio-db.jsonl"
-    report = json.loads(offmem("import-transcripts", str(session), "--json").stdout)
+    # the model titles the units here (by default it only picks summary clauses: no text of its own to check)
+    report = json.loads(offmem("import-transcripts", str(session), "--json", env={"OFFMEM_SUMMARIZER_UNITS": "model"}).stdout)
     claims = report["claims"]
     assert claims["checked"] >= 1 and 0 <= claims["unsupported"] <= claims["checked"]
     assert claims["rate"] == round(claims["unsupported"] / claims["checked"], 4)

@@ -73,18 +73,20 @@ def test_compress_sends_one_forced_tool_call_and_merges_the_answer(fake, setting
 
 
 def test_summarize_uses_the_summary_tool(fake, settings):
-    fake.set_script([[ToolCall("record_session_summary", {"learned": "vat() used a flat rate of 0.2"})]])
+    fake.set_script([[ToolCall("record_session_summary", {"learned": [2]})]])
     drafts = rules.compress(session_events(0), PROJECT)
     draft = rules.summarize_session(session_context(0, drafts))
-    draft.learned = " ".join([LEARNED] * 3)  # too long to show: the one field the model is asked to condense
+    draft.learned = (f"agent: {LEARNED}.; agent: RATES already held DE 0.19, FR 0.20 and IT 0.22 in cart/vat.py.; "
+                     "agent: The UK rate is still missing from RATES.")
     summary = ClaudeSummarizer(settings).summarize(session_context(0, drafts), draft)
-    assert summary.learned == "vat() used a flat rate of 0.2"
+    assert summary.learned == "agent: RATES already held DE 0.19, FR 0.20 and IT 0.22 in cart/vat.py."
     assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS if k != "learned"} == {
         k: getattr(draft, k) for k in prompts.SUMMARY_FIELDS if k != "learned"}
     assert summary.files_modified == draft.files_modified and summary.backend == "claude"
     body = fake.messages_requests()[0].body
     assert body["tool_choice"]["name"] == "record_session_summary"
     assert body["tools"][0]["input_schema"]["required"] == ["learned"]
+    assert "\nlearned:\n1. agent: vat() ignored" in body["messages"][0]["content"]
 
 
 def test_a_text_answer_holding_json_is_accepted(fake, settings):

@@ -70,9 +70,10 @@ def assert_merged_from_drafts(obs: Observation, drafts: list[Observation]) -> No
 def long_draft(ctx) -> SessionSummary:
     """The rules' summary with a ``learned`` too long to show: the field a model is asked to condense."""
     draft = rules.summarize_session(ctx)
-    draft.learned = ("agent: vat() ignored its country argument and multiplied every amount by a flat rate of 0.2, "
-                     "so German carts got 20.0 instead of 19.0; RATES in cart/vat.py already held DE 0.19, FR 0.20 "
-                     "and IT 0.22, and the UK rate is still missing from RATES.")
+    draft.learned = ("agent: Let me look at cart/vat.py first.; agent: vat() ignored its country argument and "
+                     "multiplied every amount by a flat rate of 0.2, so German carts got 20.0 instead of 19.0; "
+                     "agent: RATES in cart/vat.py already held DE 0.19, FR 0.20 and IT 0.22.; "
+                     "agent: The UK rate is still missing from RATES.")
     return draft
 
 
@@ -228,7 +229,8 @@ def test_qwen_condenses_the_session_summary(qwen):
     assert summary.files_modified == draft.files_modified == ["cart/vat.py", "NOTES.md"]
     assert summary.learned != draft.learned and len(summary.learned) < len(draft.learned), "nothing was condensed"
     assert re.search(r"vat|rate", summary.learned.lower())
-    assert claims.SourceText([draft.learned, *draft.files_modified]).check(summary.learned).supported
+    parts = [p.rstrip(".") for p in prompts.clauses(draft.learned)]  # (a cut at a clause end ends with ".")
+    assert all(part.rstrip(".") in parts for part in summary.learned.split("; ")), summary.learned  # the draft's own
     # the fields short enough to show were not sent to the model at all
     assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS if k != "learned"} == {
         k: getattr(draft, k) for k in prompts.SUMMARY_FIELDS if k != "learned"}

@@ -134,9 +134,18 @@ def test_summary_prompt_asks_only_for_the_draft_fields_too_long_to_show():
     prompt = prompts.summary_prompt(ctx, draft)
     text = prompt.messages[-1]["content"]
     assert "User asked:\n- Fix the VAT calculation for EU carts" in text
-    assert "\nlearned: agent: vat() ignored its country argument" in text and "completed:" not in text
-    assert text.endswith("Answer with: learned")
+    assert "\nlearned:\n1. agent: vat() ignored its country argument and used a flat rate of 0.2.\n" in text
+    assert "completed:" not in text and text.endswith("Answer with: learned")
     assert prompt.fields == ("learned",) and prompt.schema["required"] == ["learned"]
+    assert prompt.clauses == {"learned": ["agent: vat() ignored its country argument and used a flat rate of 0.2."]}
+
+
+def test_a_draft_field_is_cut_into_clauses_where_the_rules_joined_it():
+    field = ("agent: The total ignored the discount.; agent: Rounding is per item. It is correct for EU; "
+             "Fixed AssertionError: 20.0 / Add the UK rate; modified cart/vat.py")
+    assert prompts.clauses(field) == ["agent: The total ignored the discount.", "agent: Rounding is per item.",
+                                      "It is correct for EU", "Fixed AssertionError: 20.0", "Add the UK rate",
+                                      "modified cart/vat.py"]
 
 
 def _fits(value, schema) -> bool:
@@ -222,19 +231,21 @@ def test_without_drafts_the_events_give_the_ids():
     assert obs.event_ids == [e.id for e in events] and obs.files_modified == []
 
 
-def test_summary_keeps_draft_fields_the_model_left_empty_and_the_draft_files():
-    draft = SessionSummary(request="r", investigated="i", learned="l", completed="c", next_steps="n",
+def test_a_summary_field_becomes_the_clauses_the_model_chose_in_its_order():
+    draft = SessionSummary(request="r", investigated="i", learned="a; b; c", completed="c", next_steps="n",
                            files_read=["a.py"], files_modified=["b.py"])
-    out = merge_summary({"request": "Fix VAT", "investigated": "", "learned": "flat rate", "completed": "",
-                         "next_steps": ""}, draft, "openai")
-    assert (out.request, out.investigated, out.learned, out.completed, out.next_steps) == (
-        "Fix VAT", "i", "flat rate", "c", "n")
+    clauses = {"learned": ["agent: vat() used a flat rate.", "Looked around.", "RATES holds DE 0.19."],
+               "completed": ["Edited cart/vat.py."]}
+    out = merge_summary({"learned": [3, 1], "completed": []}, draft, "openai", clauses=clauses)
+    assert out.learned == "RATES holds DE 0.19.; agent: vat() used a flat rate."
+    assert (out.request, out.investigated, out.completed, out.next_steps) == ("r", "i", "c", "n")  # not chosen: draft
     assert out.files_read == ["a.py"] and out.files_modified == ["b.py"] and out.backend == "openai"
 
 
-def test_a_summary_never_gets_next_steps_the_draft_does_not_have():
-    draft = SessionSummary(request="r", completed="c", next_steps="")
-    assert merge_summary({"next_steps": "Add a UK rate"}, draft, "llamacpp").next_steps == ""
+def test_chosen_clauses_are_cut_to_the_fields_length():
+    long = ["agent: " + "word " * 60 + "end.", "second clause."]
+    out = merge_summary({"learned": [1, 2]}, SessionSummary(learned="x"), "x", clauses={"learned": long})
+    assert len(out.learned) <= prompts.SUMMARY_FIELD_MAX and out.learned.endswith("…")
 
 
 # ---------------------------------------------------------------- registry

@@ -11,7 +11,8 @@ Facts come from the drafts, never from a model: files read and modified,
 commands, exit codes, error lines, the agent's sentences, event ids. The model
 gives a unit of work its title, type and concept tags, ranks the evidence lines
 (the facts it ranks go first; none is dropped) and may add one condensing
-sentence; it condenses a session summary's over-long fields. Any of that which
+sentence; it picks which clauses of a session summary's over-long fields to keep.
+Any text it writes which
 names an identifier, path or number the sources do not hold, or talks about
 things they never mention, is dropped and counted (``claims`` in
 :meth:`Summarizer.status`), and the rules' text stays.
@@ -151,29 +152,21 @@ class Summarizer(ABC):
                                                        check=check, topics=prompt.topics))
 
     def summarize(self, ctx: SessionContext, draft: SessionSummary, sources: Iterable[str] = ()) -> SessionSummary:
-        """The draft summary with its over-long fields condensed by the model; files from the draft.
+        """The draft summary with its over-long fields shortened to the clauses the model chose.
 
-        No call when every field already fits (:func:`prompts.fields_to_condense`). A condensed
-        field is checked against the draft field it condenses (``sources`` are accepted for the
-        same interface as :meth:`compress`; the draft was built from them).
+        No call when every field already fits (:func:`prompts.fields_to_condense`). The
+        model writes no text here: it picks and orders the draft's own clauses, so
+        there is no claim to check (``sources`` are accepted for the same interface as
+        :meth:`compress`).
         """
         fields = prompts.fields_to_condense(draft)
         if not fields:
             return draft
         prompt = prompts.summary_prompt(ctx, draft, one_shot=self.one_shot, max_chars=self._log_chars(), fields=fields)
         raw = self._ask(prompt)
-        answer = self._checked(lambda: validate.session_summary(raw, prompt.examples, fields))
-        checks = {name: self._claim_check(self._field_sources(ctx, draft, name), changed=bool(draft.files_modified))
-                  for name in fields}
-        return merge_summary(answer, draft, self.name, checks=checks)
-
-    @staticmethod
-    def _field_sources(ctx: SessionContext, draft: SessionSummary, name: str) -> list[str]:
-        """What a condensed field may say: its own draft text (and the files and, for the request, the
-        prompts). A sentence true of the session but not of this field (the user's question
-        offered as what was learned) is as wrong as an invented one."""
-        texts = [getattr(draft, name), *draft.files_read, *draft.files_modified]
-        return texts + list(ctx.prompts) if name == "request" else texts
+        counts = {name: len(parts) for name, parts in prompt.clauses.items()}
+        answer = self._checked(lambda: validate.session_summary(raw, fields, counts))
+        return merge_summary(answer, draft, self.name, clauses=prompt.clauses)
 
     def _claim_check(self, texts: list[str], *, changed: bool) -> ClaimCheck:
         """A check against these sources that counts into this backend's tally."""
@@ -310,20 +303,18 @@ def merge_observation(answer: dict, drafts: list[Observation], events: list[Even
     )
 
 
-def merge_summary(answer: dict, draft: SessionSummary, backend: str, checks: dict | None = None) -> SessionSummary:
-    """The model's condensed fields where usable and supported, else the draft's; files always the draft's.
+def merge_summary(answer: dict, draft: SessionSummary, backend: str, clauses: dict | None = None) -> SessionSummary:
+    """Each field the model answered: the draft clauses it chose, in its order; else the draft's field.
 
-    ``checks``: a :class:`ClaimCheck` per field, against what that field may say. A
-    next step is never the model's unless the draft has one: it must not invent open work.
+    ``answer`` maps a field to 1-based clause numbers of ``clauses[field]``. The text
+    is the draft's own, so nothing in it is the model's; it is cut at
+    ``SUMMARY_FIELD_MAX`` at a sentence or word boundary. Files are always the draft's.
     """
     fields = {}
     for name in prompts.SUMMARY_FIELDS:
-        text = answer.get(name) or ""
-        if name == "next_steps" and not draft.next_steps:
-            text = ""
-        check = (checks or {}).get(name)
-        if text and check is not None:
-            text = check.text(text)
+        parts = (clauses or {}).get(name) or []
+        chosen = [parts[n - 1] for n in answer.get(name) or [] if 0 < n <= len(parts)]
+        text = validate.trim("; ".join(chosen), prompts.SUMMARY_FIELD_MAX + 1) if chosen else ""
         fields[name] = text or getattr(draft, name)
     return SessionSummary(
         **fields,

@@ -9,8 +9,9 @@ a small model does well:
 * an **observation**: a title, a type, a few concept tags, and which of the
   numbered evidence lines matter most, in order (it answers their numbers, so it
   cannot misquote them), plus at most one sentence condensing them;
-* a **session summary**: each draft field that is too long to show is condensed
-  into one sentence; fields that already fit are not sent.
+* a **session summary**: each draft field that is too long to show is cut into
+  its clauses (where the rules joined the agent's sentences, fixes, files) and the
+  model answers which to keep, in order; fields that already fit are not sent.
 
 Whatever it writes is then checked against the session's sources
 (:mod:`offmem.summarize.claims`). The static part of a prompt (system text and a
@@ -39,6 +40,9 @@ SUMMARY_FIELD_MAX = 240
 SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps")
 CONDENSE_OVER = 200  # a draft summary field longer than this is condensed (what the start block can show)
 SUMMARY_INPUT_FIELD_MAX = 1200  # of a draft field, what the model reads to condense it
+CLAUSES_MAX = 10  # numbered clauses of one draft field offered to the model
+CLAUSE_MAX = 220
+CLAUSE_PICKS_MAX = 3
 
 EVENT_MAX_CHARS = 360  # one rendered tool call
 DEFAULT_LOG_MAX_CHARS = 6000  # the whole log (~1.7k tokens)
@@ -67,10 +71,12 @@ OBSERVATION_SCHEMA: dict = {
 
 
 def summary_schema(fields: tuple[str, ...] = SUMMARY_FIELDS) -> dict:
-    """The session summary's schema, for the fields that are asked."""
+    """The session summary's schema, for the fields that are asked: per field, the numbers of its
+    draft's clauses to keep, most important first."""
+    picks = {"type": "array", "items": {"type": "integer"}, "maxItems": CLAUSE_PICKS_MAX}
     return {
         "type": "object",
-        "properties": {name: {"type": "string", "maxLength": SUMMARY_FIELD_MAX} for name in fields},
+        "properties": {name: dict(picks) for name in fields},
         "required": list(fields),
         "additionalProperties": False,
     }
@@ -94,9 +100,10 @@ OBSERVATION_SYSTEM = (
 
 SUMMARY_SYSTEM = (
     "You shorten the end-of-session record of a programmer's coding session. "
-    "The user message gives what the user asked and the draft record, field by field, taken from the session. "
-    "Rewrite each requested field as one short sentence that keeps the draft's file names, names and numbers "
-    "and adds nothing that is not in the draft. next_steps: only what the draft lists as left to do."
+    "The user message gives what the user asked and, for each field of the record that is too long, "
+    "its draft cut into numbered clauses taken from the session. Answer with one JSON object: for each "
+    "field, the numbers of the clauses that someone resuming this work most needs (a cause, a decision, "
+    "what changed, what is left), most important first, at most three."
 )
 
 # The one-shot examples come from an unrelated project on purpose: a model that
@@ -122,17 +129,19 @@ OBSERVATION_EXAMPLE: dict = {
 SUMMARY_EXAMPLE_INPUT = (
     "Project: billing-ui\n"
     "User asked:\n- the invoice total is wrong when a discount is applied, and rounding looks off too\n"
-    "Draft:\n"
-    "learned: agent: The total summed the item prices and ignored the discount.; agent: Rounding happens "
-    "per item in src/round.ts, which is correct for EU invoices.; Invoice total now subtracts the discount\n"
-    "completed: Fixed the discount bug in src/invoice.ts; the invoice tests pass (12 passed). Currency "
-    "rounding is still untested.; modified src/invoice.ts, test/invoice.test.ts\n"
+    "learned:\n"
+    "1. agent: Let me look at the invoice module first.\n"
+    "2. agent: The total summed the item prices and ignored the discount.\n"
+    "3. agent: Rounding happens per item in src/round.ts, which is correct for EU invoices.\n"
+    "4. Invoice total now subtracts the discount\n"
+    "completed:\n"
+    "1. Fixed the discount bug in src/invoice.ts.\n"
+    "2. The invoice tests pass (12 passed).\n"
+    "3. Currency rounding is still untested.\n"
+    "4. modified src/invoice.ts, test/invoice.test.ts\n"
     "Answer with: learned, completed"
 )
-SUMMARY_EXAMPLE: dict = {
-    "learned": "The total ignored the discount; per-item rounding in src/round.ts is correct.",
-    "completed": "Fixed the discount bug in src/invoice.ts; the 12 invoice tests pass.",
-}
+SUMMARY_EXAMPLE: dict = {"learned": [2, 3], "completed": [1, 2, 4]}
 SUMMARY_EXAMPLE_FIELDS = ("learned", "completed")
 
 
@@ -148,6 +157,7 @@ class Prompt:
     examples: list[str] = field(default_factory=list)  # one-shot text a model must not parrot
     evidence: list[str] = field(default_factory=list)  # the numbered evidence lines, in order (observations)
     fields: tuple[str, ...] = ()  # the summary fields asked for (session summaries)
+    clauses: dict = field(default_factory=dict)  # summary field -> its numbered draft clauses, in order
     topics: tuple[str, ...] = ()  # the concept tags offered (observations): a choice, not a claim
 
     def chat(self) -> list[dict]:
@@ -459,12 +469,25 @@ def fields_to_condense(draft) -> tuple[str, ...]:
     return tuple(name for name in SUMMARY_FIELDS if len(getattr(draft, name) or "") > CONDENSE_OVER)
 
 
-def _session_input(ctx: SessionContext, draft, fields: tuple[str, ...], max_chars: int) -> str:
+_CLAUSE_SPLIT = re.compile(r";\s+|(?<=[.!?])\s+(?=[A-Z`\"'(]|agent:|user:)|\s+/\s+")
+
+
+def clauses(text: str, limit: int = CLAUSES_MAX) -> list[str]:
+    """A draft field cut where the rules joined its parts ("; ", " / ") and at sentence ends."""
+    out = []
+    for piece in _CLAUSE_SPLIT.split(str(text or "")):
+        piece = piece.strip().rstrip(";").strip()
+        if piece and piece not in out:
+            out.append(piece)
+    return out[:limit]
+
+
+def _session_input(ctx: SessionContext, fields: dict[str, list[str]]) -> str:
     lines = [f"Project: {project_label(ctx.project)}", "User asked:"]
     lines += [f"- {_one_line(p, 300)}" for p in ctx.prompts[:3]] or ["- (no prompt recorded)"]
-    lines.append("Draft:")
-    per_field = min(SUMMARY_INPUT_FIELD_MAX, max(300, (max_chars - 400) // max(1, len(fields))))
-    lines += [f"{name}: {_one_line(getattr(draft, name), per_field)}" for name in fields]
+    for name, parts in fields.items():
+        lines.append(f"{name}:")
+        lines += [f"{n}. {_one_line(part, CLAUSE_MAX)}" for n, part in enumerate(parts, 1)]
     lines.append("Answer with: " + ", ".join(fields))
     return "\n".join(lines)
 
@@ -477,9 +500,13 @@ def summary_prompt(
     max_chars: int = DEFAULT_LOG_MAX_CHARS,
     fields: tuple[str, ...] | None = None,
 ) -> Prompt:
-    """Ask for the draft summary's long fields (:func:`fields_to_condense`), one sentence each."""
+    """Ask which clauses of the draft summary's long fields (:func:`fields_to_condense`) to keep.
+
+    The model chooses and orders the draft's own clauses; it writes no text of its own.
+    """
     fields = fields_to_condense(draft) if fields is None else fields
-    text = _session_input(ctx, draft, fields, max_chars)
+    parts = {name: clauses(getattr(draft, name)) for name in fields}
+    text = _session_input(ctx, parts)
     turns = _example_turns(SUMMARY_EXAMPLE_INPUT, SUMMARY_EXAMPLE) if one_shot else []
     return Prompt(
         system=SUMMARY_SYSTEM,
@@ -489,4 +516,5 @@ def summary_prompt(
         source=text,
         examples=[SUMMARY_EXAMPLE_INPUT, json.dumps(SUMMARY_EXAMPLE)],
         fields=fields,
+        clauses=parts,
     )

@@ -14,7 +14,8 @@ Rules, per field:
   the draft's type;
 * ``title``: at least two words, not only file names or tool verbs, not
   repetitive (else the draft's title stays); the example's title rejects the answer;
-* ``evidence``: numbers within the lines offered, each once, in the model's order;
+* ``evidence`` (and a summary field's clauses): numbers within the lines offered,
+  each once, in the model's order;
 * ``summary``/``concepts``/summary fields: dropped when empty, repetitive (a
   word, phrase or character looped) or parroting the one-shot example (quoting
   the evidence is what the model is asked to do, so that is no fault);
@@ -247,7 +248,7 @@ def clean_concepts(value: object) -> list[str]:
 # ---------------------------------------------------------------- answers
 
 
-def clean_picks(value: object, count: int) -> list[int]:
+def clean_picks(value: object, count: int, most: int = prompts.PICKS_MAX_ITEMS) -> list[int]:
     """The evidence numbers a model ranked: 1-based, within ``count``, de-duplicated, in its order."""
     if value is None:
         return []
@@ -263,7 +264,7 @@ def clean_picks(value: object, count: int) -> list[int]:
             continue
         if 1 <= number <= count and number not in out:
             out.append(number)
-    return out[: prompts.PICKS_MAX_ITEMS]
+    return out[:most]
 
 
 def observation(raw: dict, source: str, examples: list[str], default_type: str = "change", evidence_count: int = 0) -> dict:
@@ -302,24 +303,20 @@ def observation(raw: dict, source: str, examples: list[str], default_type: str =
     return answer
 
 
-def session_summary(raw: dict, examples: list[str], fields: tuple[str, ...] = prompts.SUMMARY_FIELDS) -> dict:
-    """The usable fields of a model's session summary (those asked: ``fields``); JunkOutputError if none is.
+def session_summary(raw: dict, fields: tuple[str, ...], clause_counts: dict[str, int]) -> dict:
+    """The clauses a model chose per summary field (1-based, in its order); JunkOutputError if none.
 
-    Quoting the user's request or the session's own records is fine in a summary,
-    so only the one-shot example counts as a copy source here.
+    ``clause_counts``: how many clauses of each field the prompt offered. A field
+    answered with text instead of numbers is a wrong type and rejects the answer.
     """
     if not isinstance(raw, dict):
         raise JunkOutputError(f"model answer is not an object: {type(raw).__name__}")
-    sources = Sources("", examples)
-    texts = {name: clean_field(raw.get(name), name, prompts.SUMMARY_FIELD_MAX, None) for name in fields}
-    filled = [v.lower() for v in texts.values() if v]
-    if len(filled) >= 3 and len(set(filled)) == 1:
-        raise JunkOutputError(f"model summary repeats one sentence in every field: {_preview(filled[0])}")
-    out: dict[str, str] = {}
-    for name, text in texts.items():
-        if sources.from_example(text) or text.lower() in (v.lower() for v in out.values() if v):
-            text = ""  # parroted the example, or repeats an earlier field
-        out[name] = text
+    out: dict[str, list[int]] = {}
+    for name in fields:
+        value = raw.get(name)
+        if isinstance(value, (str, dict)):
+            raise JunkOutputError(f"model field {name!r} should be a list of clause numbers, got {type(value).__name__}")
+        out[name] = clean_picks(value, clause_counts.get(name, 0), prompts.CLAUSE_PICKS_MAX)
     if not any(out.values()):
-        raise JunkOutputError(f"model summary has no usable field: {_preview(json.dumps(raw))}")
+        raise JunkOutputError(f"model summary chose no clause: {_preview(json.dumps(raw))}")
     return out
