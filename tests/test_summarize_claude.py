@@ -79,7 +79,8 @@ def test_summarize_uses_the_summary_tool(fake, settings):
     draft.learned = (f"agent: {LEARNED}.; agent: RATES already held DE 0.19, FR 0.20 and IT 0.22 in cart/vat.py.; "
                      "agent: The UK rate is still missing from RATES.")
     summary = ClaudeSummarizer(settings).summarize(session_context(0, drafts), draft)
-    assert summary.learned == "agent: RATES already held DE 0.19, FR 0.20 and IT 0.22 in cart/vat.py."
+    assert summary.learned == (f"agent: RATES already held DE 0.19, FR 0.20 and IT 0.22 in cart/vat.py.; agent: {LEARNED}.; "
+                               "agent: The UK rate is still missing from RATES.")  # the chosen clause first, none lost
     assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS if k != "learned"} == {
         k: getattr(draft, k) for k in prompts.SUMMARY_FIELDS if k != "learned"}
     assert summary.files_modified == draft.files_modified and summary.backend == "claude"

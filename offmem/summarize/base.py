@@ -11,7 +11,7 @@ Facts come from the drafts, never from a model: files read and modified,
 commands, exit codes, error lines, the agent's sentences, event ids. The model
 gives a unit of work its title, type and concept tags, ranks the evidence lines
 (the facts it ranks go first; none is dropped) and may add one condensing
-sentence; it picks which clauses of a session summary's over-long fields to keep.
+sentence; it picks which clauses of a session summary's over-long fields go first.
 Any text it writes which
 names an identifier, path or number the sources do not hold, or talks about
 things they never mention, is dropped and counted (``claims`` in
@@ -152,7 +152,7 @@ class Summarizer(ABC):
                                                        check=check, topics=prompt.topics))
 
     def summarize(self, ctx: SessionContext, draft: SessionSummary, sources: Iterable[str] = ()) -> SessionSummary:
-        """The draft summary with its over-long fields shortened to the clauses the model chose.
+        """The draft summary with the clauses of its over-long fields reordered: the model's choice first.
 
         No call when every field already fits (:func:`prompts.fields_to_condense`). The
         model writes no text here: it picks and orders the draft's own clauses, so
@@ -304,18 +304,22 @@ def merge_observation(answer: dict, drafts: list[Observation], events: list[Even
 
 
 def merge_summary(answer: dict, draft: SessionSummary, backend: str, clauses: dict | None = None) -> SessionSummary:
-    """Each field the model answered: the draft clauses it chose, in its order; else the draft's field.
+    """Each field the model answered: the draft's clauses with the ones it chose first, in its order.
 
-    ``answer`` maps a field to 1-based clause numbers of ``clauses[field]``. The text
-    is the draft's own, so nothing in it is the model's; it is cut at
-    ``SUMMARY_FIELD_MAX`` at a sentence or word boundary. Files are always the draft's.
+    ``answer`` maps a field to 1-based clause numbers of ``clauses[field]``. Nothing
+    is dropped or written: the field holds the draft's own clauses, reordered so what
+    a short display shows first is what the model found most important (the start
+    block cuts a field at about 200 characters). Files are always the draft's.
     """
     fields = {}
     for name in prompts.SUMMARY_FIELDS:
         parts = (clauses or {}).get(name) or []
         chosen = [parts[n - 1] for n in answer.get(name) or [] if 0 < n <= len(parts)]
-        text = validate.trim("; ".join(chosen), prompts.SUMMARY_FIELD_MAX + 1) if chosen else ""
-        fields[name] = text or getattr(draft, name)
+        if chosen:
+            rest = [p for p in prompts.clauses(getattr(draft, name), limit=10**6) if p not in chosen]
+            fields[name] = "; ".join(_unique([*chosen, *rest]))
+        else:
+            fields[name] = getattr(draft, name)
     return SessionSummary(
         **fields,
         files_read=list(draft.files_read),
