@@ -162,7 +162,7 @@ class Summarizer(ABC):
         fields = prompts.fields_to_condense(draft)
         if not fields:
             return draft
-        prompt = prompts.summary_prompt(ctx, draft, one_shot=self.one_shot, max_chars=self._log_chars(), fields=fields)
+        prompt = prompts.summary_prompt(ctx, draft, one_shot=self.one_shot, fields=fields)
         raw = self._ask(prompt)
         counts = {name: len(parts) for name, parts in prompt.clauses.items()}
         answer = self._checked(lambda: validate.session_summary(raw, fields, counts))
@@ -177,11 +177,6 @@ class Summarizer(ABC):
     def _evidence_chars(self) -> int:
         budget = int(getattr(self.settings.summarizer, "batch_max_tokens", 0) or 0)
         return min(prompts.EVIDENCE_MAX_CHARS, int(budget * 3.5)) if budget else prompts.EVIDENCE_MAX_CHARS
-
-    def _log_chars(self) -> int:
-        # ~3.5 characters a token for logs full of paths and code
-        budget = int(getattr(self.settings.summarizer, "batch_max_tokens", 0) or 0)
-        return max(1500, int(budget * 3.5)) if budget else prompts.DEFAULT_LOG_MAX_CHARS
 
     def _ask(self, prompt: prompts.Prompt) -> dict:
         """Call the model once, timed and counted; the parsed JSON object it answered."""

@@ -32,14 +32,12 @@ from offmem.summarize.types import SessionContext
 # past max_tokens and leave truncated JSON behind.
 TITLE_MAX = 80
 SUMMARY_SENTENCE_MAX = 200  # an observation's condensing sentence
-NARRATIVE_MAX = SUMMARY_SENTENCE_MAX
 CONCEPT_MAX = 24
 CONCEPTS_MAX_ITEMS = 4
 PICKS_MAX_ITEMS = 5  # evidence lines the model may rank
 SUMMARY_FIELD_MAX = 240
 SUMMARY_FIELDS = ("request", "investigated", "learned", "completed", "next_steps")
 CONDENSE_OVER = 200  # a draft summary field longer than this is condensed (what the start block can show)
-SUMMARY_INPUT_FIELD_MAX = 1200  # of a draft field, what the model reads to condense it
 CLAUSES_MAX = 10  # numbered clauses of one draft field offered to the model
 CLAUSE_MAX = 220
 CLAUSE_PICKS_MAX = 3
@@ -497,7 +495,6 @@ def summary_prompt(
     draft,
     *,
     one_shot: bool = True,
-    max_chars: int = DEFAULT_LOG_MAX_CHARS,
     fields: tuple[str, ...] | None = None,
 ) -> Prompt:
     """Ask which clauses of the draft summary's long fields (:func:`fields_to_condense`) to keep.
