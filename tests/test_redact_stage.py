@@ -160,7 +160,8 @@ def test_events_arriving_while_a_model_call_hangs_are_redacted_at_once(offmem_ho
     run_hook(fixture_payloads()[0])
     run_hook(tool_event(0, "ok"))
     worker(OFFMEM_SUMMARIZER_BACKEND="openai", OFFMEM_SUMMARIZER_OPENAI_BASE_URL=f"http://127.0.0.1:{hanging.port}/v1",
-           OFFMEM_SUMMARIZER_OPENAI_MODEL="qwen", OFFMEM_SUMMARIZER_TIMEOUT_S=600)
+           OFFMEM_SUMMARIZER_OPENAI_MODEL="qwen", OFFMEM_SUMMARIZER_TIMEOUT_S=600,
+           OFFMEM_SUMMARIZER_UNITS="model")  # the model writes each unit, so the batch waits on it
     assert hanging.received.wait(60), "the batch never reached the model"  # the pipeline now waits on it
 
     for n in range(1, 4):
