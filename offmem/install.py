@@ -26,6 +26,8 @@ HOOK_EVENTS = {
     "PostToolUse": ("*", 10),
     "PostToolUseFailure": ("*", 10),
     "PreCompact": (None, 10),
+    "SubagentStart": ("*", 10),  # the subagent's task's memories, as its context
+    "SubagentStop": ("*", 10),  # a background subagent's report (its Agent call returned none)
     "Stop": (None, 15),
     "SessionEnd": (None, 10),
 }
@@ -219,6 +221,9 @@ def _strip_ours(hooks: dict) -> dict:
 
 
 def install_hooks(scope: str = "user", project: str | None = None) -> dict:
+    """Write offmem's hooks into the scope's settings file; when offmem's Claude Code plugin is
+    enabled for that scope, its hooks capture instead: none are written, and offmem's hooks
+    already in the file are taken out (``"plugin"`` in the result says where it is enabled)."""
     path = settings_path(scope, project)
     data = _read(path)
     try:
@@ -228,6 +233,12 @@ def install_hooks(scope: str = "user", project: str | None = None) -> dict:
     hooks = data.get("hooks", {})
     if not isinstance(hooks, dict):
         raise InstallError(f"{path}: 'hooks' is not an object; fix it, then run the command again.")
+    runtime = record_runtime()["runtime"]  # what the plugin's launcher runs, whichever route is taken
+    plugin = enabled_plugin(scope, project)
+    if plugin:
+        removed = uninstall_hooks(scope, project)
+        return {"scope": scope, "settings": str(path), "command": hook_command(), "backup": removed["backup"],
+                "events": [], "plugin": plugin, "removed": removed["removed"], "runtime": runtime}
     hooks = _strip_ours(hooks)
     command = hook_command()
     for event, (matcher, timeout) in HOOK_EVENTS.items():
@@ -238,7 +249,7 @@ def install_hooks(scope: str = "user", project: str | None = None) -> dict:
     data["hooks"] = hooks
     backup = _write(path, data, *_new_modes(scope))
     return {"scope": scope, "settings": str(path), "command": command, "backup": str(backup) if backup else None,
-            "events": list(HOOK_EVENTS)}
+            "events": list(HOOK_EVENTS), "plugin": [], "runtime": runtime}
 
 
 def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
@@ -298,8 +309,14 @@ def claude_json_path() -> Path:
 
 
 def install_mcp(env_home: str | None = None) -> dict:
-    """Register ``offmem mcp`` as a user-scope stdio MCP server in ``~/.claude.json``."""
+    """Register ``offmem mcp`` as a user-scope stdio MCP server in ``~/.claude.json``; when offmem's
+    plugin is enabled for the user, its ``.mcp.json`` serves it instead: an earlier registration is
+    removed (``"plugin"`` in the result)."""
     path = claude_json_path()
+    plugin = enabled_plugin("user")
+    if plugin:
+        removed = uninstall_mcp()["removed"]
+        return {"settings": str(path), "server": MCP_NAME, "backup": None, "plugin": plugin, "removed": removed}
     data = _read(path)
     servers = data.get("mcpServers")
     if not isinstance(servers, dict):
@@ -345,3 +362,104 @@ def mcp_installed() -> bool:
         return False
     servers = data.get("mcpServers")
     return isinstance(servers, dict) and MCP_NAME in servers
+
+
+# ---------------------------------------------------------------------- Claude Code plugin
+#
+# The plugin (plugins/offmem/ in the repository, listed by .claude-plugin/marketplace.json)
+# holds no Python: its launcher (plugins/offmem/scripts/launch) runs the offmem installed on
+# the machine, which it finds in the runtime file written here.
+
+PLUGIN_NAME = "offmem"
+RUNTIME_FILE = "runtime"
+PLUGIN_LAUNCHER = '"${CLAUDE_PLUGIN_ROOT}/scripts/launch"'
+
+
+def plugin_hooks() -> dict:
+    """The plugin's ``hooks/hooks.json``: the events, matchers and timeouts :func:`install_hooks`
+    registers, each running the plugin's launcher (``tests/test_plugin.py`` keeps the file equal;
+    ``python -m offmem.install plugin-hooks`` prints it)."""
+    hooks: dict = {}
+    for event, (matcher, timeout) in HOOK_EVENTS.items():
+        handler = {"type": "command", "command": f"sh {PLUGIN_LAUNCHER} hook {event}", "timeout": timeout}
+        hooks[event] = [{"matcher": matcher, "hooks": [handler]} if matcher else {"hooks": [handler]}]
+    return {"description": "offmem: capture each session and give the next one its memory (runs the offmem "
+                           "installed on this machine; see scripts/launch)", "hooks": hooks}
+
+
+def runtime_path() -> Path:
+    from offmem.lean import data_home
+
+    return Path(data_home()) / RUNTIME_FILE
+
+
+def record_runtime() -> dict:
+    """Write ``$OFFMEM_HOME/runtime``: this installation's interpreter, hook launcher and the
+    interpreter options of its MCP server, which the plugin's launcher runs.
+
+    One ``key=value`` per line, read by a POSIX shell without parsing JSON. Idempotent;
+    the file is private (0600) like everything in the data directory.
+    """
+    from offmem.worker.launch import python_flags
+
+    path = runtime_path()
+    hook = str(Path(__file__).resolve().parent / "hooks" / "run.py")
+    flags = python_flags()
+    for value in (sys.executable, hook):
+        if "\n" in value or "\r" in value:
+            raise InstallError(f"cannot record {value!r} for the plugin: a line break in the path")
+    text = ("# offmem runtime: written by `offmem install` and `offmem setup`; read by the Claude Code\n"
+            "# plugin's launcher (plugins/offmem/scripts/launch), which runs these files isolated\n"
+            f"python={sys.executable}\nhook={hook}\nflags={' '.join(flags)}\n")
+    try:
+        if not path.exists() or path.read_text("utf-8") != text:
+            _make_dirs(path.parent, 0o700)
+            _replace_file(path, text.encode("utf-8"), 0o600, None)
+    except OSError as exc:
+        raise InstallError(f"cannot write {path}: {exc}") from exc
+    return {"runtime": str(path), "python": sys.executable, "hook": hook, "flags": flags}
+
+
+def read_runtime() -> dict:
+    """The recorded runtime (``{}`` when there is none or it cannot be read)."""
+    try:
+        lines = runtime_path().read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    record = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            record[key] = value
+    return record
+
+
+def plugin_settings_files(scope: str = "user", project: str | None = None) -> list[Path]:
+    """The Claude Code settings files whose ``enabledPlugins`` apply to a hook install of ``scope``:
+    the user's, and for project scope also the project's shared and local files."""
+    files = [settings_path("user")]
+    if scope == "project":
+        shared = settings_path("project", project)
+        files += [shared, shared.with_name("settings.local.json")]
+    return files
+
+
+def enabled_plugin(scope: str = "user", project: str | None = None) -> list[dict]:
+    """Where offmem's plugin is enabled (``[{"plugin": "offmem@<marketplace>", "settings": path}]``)."""
+    found = []
+    for path in plugin_settings_files(scope, project):
+        try:
+            enabled = _read(path).get("enabledPlugins")
+        except InstallError:
+            continue
+        for key, value in (enabled.items() if isinstance(enabled, dict) else []):
+            if value is True and isinstance(key, str) and key.split("@", 1)[0] == PLUGIN_NAME:
+                found.append({"plugin": key, "settings": str(path)})
+    return found
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["plugin-hooks"]:
+        print(json.dumps(plugin_hooks(), indent=2))
+    else:
+        sys.exit("usage: python -m offmem.install plugin-hooks")

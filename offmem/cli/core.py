@@ -8,6 +8,7 @@ reads the settings (its root) and builds one :class:`~offmem.api.Memory` with
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Optional
 
@@ -71,6 +72,17 @@ def install(
         fail(str(exc))
 
     def human(r: dict) -> None:
+        if r.get("plugin"):
+            where = ", ".join(f"{p['plugin']} in {p['settings']}" for p in r["plugin"])
+            typer.echo(f"offmem's Claude Code plugin is enabled ({where}): its hooks and MCP server capture and "
+                       f"remember, so none are written to {r['settings']}.")
+            if r.get("removed") or (r.get("mcp") or {}).get("removed"):
+                typer.echo("offmem's earlier settings-file registration was removed, so nothing runs twice.")
+            typer.echo(f"The plugin runs this offmem, recorded in {r['runtime']}.")
+            if os.environ.get("OFFMEM_HOME"):
+                typer.echo("OFFMEM_HOME is set: the plugin finds this record when Claude Code runs with the same "
+                           "OFFMEM_HOME (e.g. in the \"env\" of ~/.claude/settings.json).")
+            return
         typer.echo(f"Hooks installed in {r['settings']} ({', '.join(r['events'])}).")
         typer.echo(f"Hook command: {r['command']}")
         if r.get("backup"):

@@ -64,15 +64,28 @@ def _same_file(a: str | None, b: str | None) -> bool:
 
 
 def check_hooks(ctx: Context) -> list[Check]:
-    from offmem.install import HOOK_EVENTS, hook_commands, installed_events, settings_path
+    """Which route captures this project's sessions (settings-file hooks or offmem's Claude Code
+    plugin; the plugin's hooks step aside when the settings hooks are there), and that it works."""
+    from offmem.install import HOOK_EVENTS, enabled_plugin, hook_commands, installed_events, settings_path
 
     scopes = {scope: settings_path(scope, ctx.project) for scope in ("user", "project")}
     events = {scope: installed_events(path) for scope, path in scopes.items()}
     installed = [scope for scope, names in events.items() if names]
+    plugin = enabled_plugin("project", ctx.project)
+    if plugin and not installed:
+        return check_plugin(ctx, plugin)
     if not installed:
-        return [Check("hooks", FAIL, f"no offmem hooks in {scopes['user']} or {scopes['project']}; "
-                      "nothing is captured", "offmem install")]
-    checks = [_scope_check(scope, scopes[scope], events[scope], set(HOOK_EVENTS)) for scope in installed]
+        return [Check("hooks", FAIL, f"no offmem hooks in {scopes['user']} or {scopes['project']}, and offmem's "
+                      "Claude Code plugin is not enabled; nothing is captured", "offmem install")]
+    if plugin:
+        where = ", ".join(f"{p['plugin']} in {p['settings']}" for p in plugin)
+        fix = "offmem uninstall" + (" --scope project" if installed == ["project"] else "")
+        checks = [Check("hooks", WARN, f"route: settings files. offmem's plugin is enabled too ({where}); its hooks "
+                        "step aside while offmem's hooks are in a settings file, so each event is captured once; "
+                        "to let the plugin capture, remove the settings hooks", fix)]
+    else:
+        checks = []
+    checks += [_scope_check(scope, scopes[scope], events[scope], set(HOOK_EVENTS)) for scope in installed]
     if len(installed) == 2:
         checks.append(Check("hooks", WARN, "installed in both user and project scope: each event is captured twice",
                             "offmem uninstall --scope project --no-mcp"))
@@ -81,12 +94,33 @@ def check_hooks(ctx: Context) -> list[Check]:
     return checks
 
 
+def check_plugin(ctx: Context, plugin: list[dict]) -> list[Check]:
+    """The plugin route: its launcher runs the interpreter and hook launcher recorded in the data
+    directory's runtime file; they must be this installation's (the doctor runs its own, as for
+    a settings-file hook)."""
+    from offmem.install import read_runtime, runtime_path
+
+    where = ", ".join(f"{p['plugin']} in {p['settings']}" for p in plugin)
+    fix = "offmem install  # records this offmem for the plugin's launcher"
+    record = read_runtime()
+    ours = installed_hook()
+    if not record.get("python"):
+        return [Check("hooks", FAIL, f"route: plugin ({where}), but {runtime_path()} does not say which offmem to "
+                      "run; the plugin's launcher falls back to an offmem-hook on PATH, or captures nothing", fix)]
+    if not (_same_file(record.get("python"), ours.program) and _same_file(record.get("hook"), ours.launcher)):
+        return [Check("hooks", FAIL, f"route: plugin ({where}), but {runtime_path()} names another offmem "
+                      f"({record.get('python')} {record.get('hook')}); the doctor does not run it", fix)]
+    checks = [Check("hooks", OK, f"route: plugin ({where}); its launcher runs this offmem ({runtime_path()})")]
+    checks.append(_run_hook_once([ours.program, *ours.flags, ours.launcher], ctx.settings.home, fix))
+    return checks
+
+
 def _scope_check(scope: str, path: Path, events: list[str], expected: set) -> Check:
     missing = sorted(expected - set(events))
     fix = "offmem install" + ("" if scope == "user" else " --scope project")
     if missing:
         return Check("hooks", WARN, f"{scope} scope ({path}) lacks {', '.join(missing)}", fix)
-    return Check("hooks", OK, f"{scope} scope ({path}): all {len(expected)} events")
+    return Check("hooks", OK, f"route: settings file, {scope} scope ({path}): all {len(expected)} events")
 
 
 def check_hook_command(ctx: Context, command: str) -> Check:
