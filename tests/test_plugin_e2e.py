@@ -1,0 +1,201 @@
+"""offmem's Claude Code plugin in the real CLI, once per pinned Claude Code version.
+
+A throwaway HOME, no network: the plugin is validated, its marketplace is added from a local
+copy of the repository's plugin files (as on a machine without network), and the plugin is
+installed from it; ``offmem install`` then records this offmem for the plugin's launcher. A
+scripted session is captured through the plugin's hooks and the next session's first request
+carries its memory; after ``claude plugin uninstall`` nothing is captured and the memory stays.
+Plugin and settings-file hooks set up together still capture each event once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.claude_cli import claude_bin, claude_env, claude_version, run_claude  # noqa: F401 - fixtures
+from tests.support.fake_anthropic import FakeAnthropic, ToolCall
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+OFFMEM = Path(sys.executable).parent / "offmem"
+RULES = '[summarizer]\nbackend = "rules"\n\n[embedder]\nbackend = "none"\n'
+VAT_PY = 'RATES = {"DE": 0.19, "FR": 0.20}\n\n\ndef vat(amount, country):\n    rate = 0.2\n    return round(amount * rate, 2)\n'
+CHECK_PY = 'from cart.vat import vat\n\nassert vat(100, "DE") == 19.0, vat(100, "DE")\n'
+SUMMARY_TIMEOUT_S = 90
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake: FakeAnthropic) -> Iterator[dict]:
+    """HOME, offmem data dir, a git project with a VAT bug, and a local copy of the marketplace."""
+    home, data, project, market = (tmp_path / "home", tmp_path / "offmem-data", tmp_path / "shop-api",
+                                   tmp_path / "offmem-offline")
+    for folder in (home, data, project / "cart", market / "scripts"):
+        folder.mkdir(parents=True)
+    (data / "config.toml").write_text(RULES)
+    (project / "cart" / "__init__.py").write_text("")
+    (project / "cart" / "vat.py").write_text(VAT_PY)
+    (project / "check.py").write_text(CHECK_PY)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    commit_all(project)
+    shutil.copytree(REPO / ".claude-plugin", market / ".claude-plugin")
+    shutil.copytree(REPO / "plugins", market / "plugins")
+    shutil.copy(REPO / "scripts" / "setup.sh", market / "scripts" / "setup.sh")
+    w = {"home": home, "data": data, "project": project, "market": market, "fake": fake}
+    yield w
+    offmem(w, "worker", "stop")
+    data.rename(data.with_name("offmem-data.stopped"))  # ends a worker a late hook started
+
+
+def commit_all(project: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "wip"], cwd=project, check=True)
+
+
+def env(w: dict) -> dict:
+    return claude_env(w["home"], w["fake"].base_url, w["data"])
+
+
+def cli(w: dict, binary: Path, *args: str) -> subprocess.CompletedProcess:
+    """``claude <args>`` (plugin management) in the throwaway HOME."""
+    done = subprocess.run([str(binary), *args], cwd=w["project"], env=env(w), capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"claude {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def offmem(w: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(OFFMEM), *args], cwd=w["project"], env=env(w), capture_output=True, text=True,
+                          timeout=120)
+
+
+def session(w: dict, binary: Path, prompt: str, script: list) -> tuple[str, str]:
+    """One ``claude -p`` session; its id and its first request to the model (as sent)."""
+    run = w["fake"].set_script(script)
+    done = run_claude(prompt, cwd=w["project"], home=w["home"], base_url=w["fake"].base_url, offmem_home=w["data"],
+                      timeout=180, binary=binary)
+    assert done.returncode == 0 and done.result["is_error"] is False, done.describe()
+    requests = w["fake"].agent_requests(run=run)
+    assert requests, done.describe()
+    return done.result["session_id"], requests[0].dumps()
+
+
+def debugging(project: Path) -> list:
+    vat = str(project / "cart" / "vat.py")
+    return [
+        [ToolCall("Read", {"file_path": vat})],
+        [ToolCall("Bash", {"command": "python3 check.py", "description": "Run the VAT check"})],
+        [ToolCall("Edit", {"file_path": vat, "old_string": "    rate = 0.2\n",
+                           "new_string": "    rate = RATES[country]\n"})],
+        "Fixed vat(): it looks up RATES[country] now, so check.py passes.",
+    ]
+
+
+def query(w: dict, sql: str, *params) -> list[tuple]:
+    db = w["data"] / "offmem.db"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_for_summary(w: dict, session_id: str) -> None:
+    deadline = time.monotonic() + SUMMARY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if query(w, "SELECT 1 FROM summaries WHERE session_id = ?", session_id):
+            return
+        time.sleep(0.5)
+    log = w["data"] / "offmem.log"
+    raise AssertionError(f"no summary of {session_id}: {log.read_text()[-2000:] if log.exists() else 'no log'}")
+
+
+def install_plugin(w: dict, binary: Path) -> None:
+    cli(w, binary, "plugin", "marketplace", "add", str(w["market"]))
+    cli(w, binary, "plugin", "install", "offmem@offmem")
+    listed = cli(w, binary, "plugin", "list").stdout
+    assert "offmem@offmem" in listed, listed
+
+
+def test_the_plugin_and_its_marketplace_validate(claude_bin, world):
+    for folder in (world["market"], world["market"] / "plugins" / "offmem"):
+        done = cli(world, claude_bin, "plugin", "validate", str(folder), "--strict")
+        assert "Validation passed" in done.stdout, done.stdout
+
+
+def test_installed_from_a_local_marketplace_the_plugin_captures_and_remembers(claude_bin, world):
+    w = world
+    install_plugin(w, claude_bin)
+    cached = list((w["home"] / ".claude" / "plugins" / "cache").rglob("plugin.json"))
+    assert len(cached) == 1 and not list(cached[0].parents[1].rglob("*.py")), cached  # the small folder only
+
+    # Before offmem is recorded for it (and with no offmem on PATH), the plugin says what to run.
+    bare = {"PATH": "/usr/bin:/bin"}
+    w["fake"].set_script(["Hello."])
+    alone = run_claude("hi", cwd=w["project"], home=w["home"], base_url=w["fake"].base_url, offmem_home=w["data"],
+                       timeout=180, binary=claude_bin, extra_env=bare)
+    assert alone.returncode == 0, alone.describe()
+    assert f"install it with: sh {w['market']}/scripts/setup.sh" in w["fake"].agent_requests()[-1].dumps()
+    assert query(w, "SELECT count(*) FROM events") in ([], [(0,)])
+
+    installed = offmem(w, "install", "--json")
+    assert installed.returncode == 0, installed.stderr
+    result = json.loads(installed.stdout)
+    assert result["events"] == [] and result["plugin"][0]["plugin"] == "offmem@offmem"
+    assert "hooks" not in json.loads((w["home"] / ".claude" / "settings.json").read_text())
+
+    first, _ = session(w, claude_bin, "Fix the VAT calculation for EU carts", debugging(w["project"]))
+    wait_for_summary(w, first)
+    kinds = query(w, "SELECT kind, tool_name FROM events WHERE session_id = ? ORDER BY id", first)
+    assert [k for k in kinds if k[0] == "UserPromptSubmit"] == [("UserPromptSubmit", None)], kinds
+    assert {("PostToolUse", "Read"), ("PostToolUseFailure", "Bash"), ("PostToolUse", "Edit")} <= set(kinds), kinds
+
+    commit_all(w["project"])  # a clean tree: the CLI's git status cannot name cart/vat.py
+    second, sent = session(w, claude_bin, "Where are the VAT rates defined?", ["In cart/vat.py."])
+    assert second != first
+    assert "SessionStart hook additional context: offmem memory" in sent, sent[:3000]
+    assert "vat.py" in sent and "AssertionError" in sent
+
+    # Uninstalled: nothing more is captured, and the memory is still there for offmem itself.
+    stored = query(w, "SELECT count(*) FROM events")[0][0]
+    observations = query(w, "SELECT count(*) FROM observations")[0][0]
+    cli(w, claude_bin, "plugin", "uninstall", "offmem@offmem")
+    third, sent = session(w, claude_bin, "Where are the VAT rates defined?", ["In cart/vat.py."])
+    assert "offmem memory" not in sent
+    time.sleep(1)
+    assert query(w, "SELECT count(*) FROM events WHERE session_id = ?", third) == [(0,)]
+    assert query(w, "SELECT count(*) FROM events")[0][0] == stored
+    assert query(w, "SELECT count(*) FROM observations")[0][0] == observations > 0
+    context = offmem(w, "context", "--project", str(w["project"]))
+    assert "vat.py" in context.stdout, context.stderr
+
+
+def test_plugin_and_settings_hooks_set_up_together_capture_each_event_once(claude_bin, world):
+    w = world
+    assert offmem(w, "install").returncode == 0  # the settings-file route first ...
+    install_plugin(w, claude_bin)  # ... then the plugin: its hooks must step aside
+    first, _ = session(w, claude_bin, "Fix the VAT calculation for EU carts", debugging(w["project"]))
+    wait_for_summary(w, first)
+    kinds = [k for (k,) in query(w, "SELECT kind FROM events WHERE session_id = ?", first)]
+    for event in ("SessionStart", "UserPromptSubmit", "Stop"):
+        assert kinds.count(event) == 1, (event, kinds)
+    second, sent = session(w, claude_bin, "Where are the VAT rates defined?", ["In cart/vat.py."])
+    assert sent.count("offmem memory of project") == 1, sent[:3000]
