@@ -29,6 +29,7 @@ HANDLED = frozenset(
         "PostToolUse",
         "PostToolUseFailure",
         "PreCompact",
+        "SubagentStop",
         "Stop",
         "SessionEnd",
     }
@@ -45,6 +46,7 @@ MAX_DEPTH = 64
 RECURSION_LIMIT = 5000
 MAX_LIST_ITEMS = 200
 PRIVATE_OPEN, PRIVATE_CLOSE = "<private>", "</private>"
+NOTIFICATION_OPEN = "<task-notification>"  # how Claude Code (2.1.332) opens the prompt a background agent's end makes
 # Payload fields that are identifiers, never text a person or the model wrote.
 PRIVATE_KEEP = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "tool_name", "tool_use_id",
                           "prompt_id", "permission_mode", "agent_id", "agent_type", "agent_transcript_path"})
@@ -227,6 +229,8 @@ def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None)
         raise NotAPayload(f"{kind} payload without a session_id")
     tool_name = _clean(payload.get("tool_name"))
     tool_name = tool_name if isinstance(tool_name, str) else None
+    if kind == "SubagentStop" and not payload.get("agent_type"):
+        return None  # the compaction's own generation: the transcript's summary record is read instead
     if kind in TOOL_EVENTS:
         if not tool_name:
             raise NotAPayload(f"{kind} payload without a tool_name")
@@ -251,6 +255,8 @@ def build_record(payload: dict, settings: dict, fallback_cwd: str | None = None)
         prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else ""
         if not prompt.strip():
             return None  # an all-private prompt records nothing for that turn
+        if prompt.lstrip().startswith(NOTIFICATION_OPEN):
+            return None  # Claude Code's word that a background task ended, not typed (an agent's SubagentStop has its report)
         payload["prompt"] = prompt.strip()
     payload = clip(payload, max(256, int(settings["max_field_chars"])))
     if kind in ("UserPromptSubmit", "Stop", "PreCompact"):

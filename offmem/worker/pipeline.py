@@ -87,6 +87,26 @@ def estimate_tokens(ev: EventRecord) -> int:
     return (len(str(inp)) + min(len(str(out)), 4000)) // 4 + 8
 
 
+def background_report(ev: EventRecord) -> list[Observation]:
+    """The memory of a background subagent's report, from its SubagentStop (the Agent call only said
+    it was launched; Claude Code 2.1.332 runs subagents so by default). A foreground subagent (not
+    among the payload's ``background_tasks``) gives none here: its Agent call's result is its memory."""
+    payload = ev.payload
+    report, agent_id = payload.get("last_assistant_message"), payload.get("agent_id")
+    tasks = payload.get("background_tasks") if isinstance(payload.get("background_tasks"), list) else []
+    task = next((t for t in tasks if isinstance(t, dict) and agent_id and t.get("id") == agent_id), None)
+    if task is None or not isinstance(report, str) or not report.strip():
+        return []
+    call = EventRecord(
+        id=ev.id, session_id=ev.session_id, project=ev.project, kind="PostToolUse", tool_name="Agent",
+        payload={"tool_input": {"description": str(task.get("description") or ""),
+                                "subagent_type": str(payload.get("agent_type") or "")},
+                 "tool_response": {"status": "completed", "content": [{"type": "text", "text": report}]}},
+        created_at=ev.created_at, prompt_number=ev.prompt_number,
+    )
+    return [rules.subagent_observation(call)]
+
+
 def _parse_time(iso: str) -> float:
     try:
         return time.mktime(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
@@ -232,6 +252,7 @@ class Pipeline:
         if not events and not taken:
             return
         observations = self.compress(unit.events, stats, taken) if (unit.events or taken) else []
+        observations += [obs for ev in unit.carry if ev.kind == "SubagentStop" for obs in background_report(ev)]
         turn = unit.turn if unit.turn is not None else (taken[-1].turn if taken else None)
         new_ids = self._commit(events, observations, taken, stats, turn=turn)
         stats.units += bool(unit.events or taken)

@@ -1,0 +1,144 @@
+"""The hook against what each pinned Claude Code version really sends (issue 15 items 2 and 3).
+
+``tests/fixtures/claude-code-<version>/hook-payloads.jsonl`` are every hook payload of
+one captured session per version (``python -m tests.support.capture_payloads``): a
+debugging turn with a foreground subagent, ``/compact``, a question answered by a
+background subagent (2.1.332 runs the Agent tool in the background by default and
+reports back through a ``<task-notification>`` prompt), and a failed model call. Each
+payload runs through the real hook process; the store is real SQLite; the pipeline
+is the real one with the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_hook
+from offmem.install import HOOK_EVENTS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+VERSIONS = ("2.1.197", "2.1.332")
+HOOK_BUDGET_S = 5.0  # one run of the hook process, generously (the bench measures it properly)
+
+
+def captured(version: str) -> list[dict]:
+    path = FIXTURES / f"claude-code-{version}" / "hook-payloads.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def db_rows(home: Path, sql: str, *args) -> list[tuple]:
+    conn = sqlite3.connect(home / "offmem.db")
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def not_offmems(payload: dict) -> bool:
+    """What offmem leaves out on purpose: a prompt Claude Code wrote itself (a background agent's
+    ``<task-notification>``: the agent's SubagentStop carries its report) and the compaction's own
+    generation (a SubagentStop with no agent type: the transcript's summary record is read instead)."""
+    event = payload["hook_event_name"]
+    if event == "UserPromptSubmit":
+        return str(payload.get("prompt", "")).lstrip().startswith("<task-notification>")
+    return event == "SubagentStop" and not payload.get("agent_type")
+
+
+def assert_hook_output(result, event: str) -> None:
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = result.stdout.decode().strip()
+    if out:
+        answer = json.loads(out)
+        assert set(answer) == {"hookSpecificOutput"}, answer
+        assert answer["hookSpecificOutput"]["hookEventName"] == event, answer
+
+
+def test_offmem_registers_the_subagent_events():
+    assert {"SubagentStart", "SubagentStop"} <= set(HOOK_EVENTS)
+    assert "compact" in HOOK_EVENTS["SessionStart"][0].split("|")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_captured_payload_exits_clean_and_every_registered_one_is_kept(version, offmem_home):
+    payloads = captured(version)
+    events = {p["hook_event_name"] for p in payloads}
+    # the capture covers every event offmem registers, and the new ones it was checked against
+    assert set(HOOK_EVENTS) | {"PostCompact", "PostToolBatch", "StopFailure", "PreToolUse"} <= events, events
+    for payload in payloads:  # all of them: a settings file may send offmem any event
+        started = time.monotonic()
+        result = run_hook(payload)
+        assert time.monotonic() - started < HOOK_BUDGET_S
+        assert_hook_output(result, payload["hook_event_name"])
+    kept = [p for p in payloads if p["hook_event_name"] in HOOK_EVENTS and p["hook_event_name"] != "SubagentStart"
+            and not not_offmems(p)]
+    stored = db_rows(offmem_home, "SELECT kind, tool_name FROM events ORDER BY id")
+    assert stored == [(p["hook_event_name"], p.get("tool_name")) for p in kept]
+    prompts = [row[0] for row in db_rows(offmem_home, "SELECT text FROM prompts ORDER BY id")]
+    assert prompts and not any("task-notification" in text for text in prompts), prompts
+    assert all("sk-live-123" not in text for text in prompts)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_new_events_give_no_output_when_there_is_no_memory(version, offmem_home):
+    for payload in captured(version):
+        if payload["hook_event_name"] in ("SubagentStart", "SubagentStop", "PostCompact", "StopFailure"):
+            result = run_hook(payload)
+            assert result.returncode == 0 and result.stdout == b"", result
+
+
+def test_a_task_notification_is_not_a_prompt(offmem_home):
+    payloads = captured("2.1.332")
+    notification = next(p for p in payloads if p["hook_event_name"] == "UserPromptSubmit" and not_offmems(p))
+    typed = next(p for p in payloads if p["hook_event_name"] == "UserPromptSubmit" and not not_offmems(p))
+    assert run_hook(typed).returncode == 0
+    assert run_hook(notification).returncode == 0
+    assert db_rows(offmem_home, "SELECT prompt_count FROM sessions") == [(1,)]
+    assert db_rows(offmem_home, "SELECT count(*) FROM events WHERE kind = 'UserPromptSubmit'") == [(1,)]
+
+
+def test_bad_subagent_payloads_exit_clean(offmem_home):
+    base = next(p for p in captured("2.1.332") if p["hook_event_name"] == "SubagentStop" and p.get("agent_type"))
+    start = next(p for p in captured("2.1.332") if p["hook_event_name"] == "SubagentStart")
+    for bad in (
+        {**base, "last_assistant_message": None, "background_tasks": "x"},
+        {**base, "agent_id": 5, "background_tasks": [None, 3, {"id": None}]},
+        {**start, "agent_id": None, "transcript_path": "/nonexistent/x.jsonl"},
+        {**start, "transcript_path": str(offmem_home)},  # a directory
+        {**start, "agent_type": ["x"]},
+    ):
+        result = run_hook(bad)
+        assert result.returncode == 0 and result.stdout == b"", result
+
+
+def process_rules(offmem_home: Path) -> None:
+    from offmem.api import Memory
+    from offmem.config import load_settings
+
+    (offmem_home / "config.toml").write_text('[summarizer]\nbackend = "rules"\n')
+    Memory(load_settings()).process(rules_only=True)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_each_subagent_report_becomes_one_memory(version, offmem_home):
+    """A foreground subagent's report comes back in its Agent call's result; a background one's
+    (2.1.332's default) only in its SubagentStop. Each report is remembered once, whichever way it came."""
+    payloads = captured(version)
+    for payload in payloads:
+        if payload["hook_event_name"] in HOOK_EVENTS:
+            assert run_hook(payload).returncode == 0
+    process_rules(offmem_home)
+    titles = [row[0] for row in db_rows(offmem_home, "SELECT title FROM observations ORDER BY id")]
+    subagents = [t for t in titles if t.startswith("Subagent")]
+    calls = [p["tool_input"]["description"] for p in payloads
+             if p["hook_event_name"] == "PostToolUse" and p["tool_name"] == "Agent"]
+    assert len(calls) == 2, calls
+    for description in calls:
+        assert sum(description in t for t in subagents) == 1, (description, titles)
+    facts = " ".join(row[0] for row in db_rows(offmem_home, "SELECT facts FROM observations"))
+    assert "nothing else reads it" in facts
+    assert not any("Async agent" in t or "async_launched" in t for t in titles), titles
