@@ -198,9 +198,19 @@ class Memory:
             results = search(store, query, mode=mode, embedder=embedder, chroma=chroma, project=project,
                              types=list(types), files=list(files), session_id=session, since=since, until=until,
                              limit=limit)
-        data = results.to_dict(query)
-        data["notes"] = notes + data["notes"]
+            data = results.to_dict(query)
+            data["notes"] = notes + data["notes"]
+            if not (files or session or since or until):
+                data = self._with_team(store, data, query, project, limit, embedder, types)
         return data
+
+    def _with_team(self, store, data: dict, query: str, project: str | None, limit: int, embedder, types=()) -> dict:
+        """``data`` with the team's hits fused in, for a joined project (offmem.team.search)."""
+        if not self.settings.team.dsn:
+            return data
+        from offmem.team.search import fuse
+
+        return fuse(self.settings, store, data, query, project, limit, embedder=embedder, types=list(types or []))
 
     def find(self, query: str, project: str, *, types=None, limit: int = 10, since=None, until=None) -> dict | None:
         """The MCP ``search``: ``{mode, notes, hits}``, compact hits; None when nothing is stored yet.
@@ -216,8 +226,11 @@ class Memory:
         from offmem.retrieval.memories import search_memories
 
         with self._store() as store:
-            return search_memories(store, query, project, types=types, limit=limit or 10, since=since, until=until,
-                                   embedder=embedder, chroma=chroma, settings=self.settings)
+            found = search_memories(store, query, project, types=types, limit=limit or 10, since=since, until=until,
+                                    embedder=embedder, chroma=chroma, settings=self.settings)
+            if since or until:
+                return found
+            return self._with_team(store, found, query, project, limit or 10, embedder, types)
 
     def browse_search(self, q: str, *, project: str = "", type: str = "", since: str = "", until: str = "",
                       limit: int = 30) -> dict:
@@ -235,7 +248,10 @@ class Memory:
         with self._store() as store:
             found = hybrid_search(store, q, project=project or None, types=type or None, since=since or None,
                                   until=until or None, limit=limit, embedder=embedder, chroma=chroma)
-        return {"mode": found.mode, "notes": found.notes, "hits": list(found)}
+            data = {"mode": found.mode, "notes": found.notes, "hits": list(found)}
+            if not (since or until):
+                data = self._with_team(store, data, q, project or None, limit, embedder, [type] if type else [])
+        return data
 
     # ------------------------------------------------------------------ context
 
@@ -328,6 +344,79 @@ class Memory:
 
         threading.Thread(target=run, name="offmem-index-remembered", daemon=True).start()
         return True
+
+    # ------------------------------------------------------------------ team
+
+    def team_join(self, project: str, key: str | None = None) -> dict:
+        """Share ``project`` with the team under its portable key (``key``, else the normalized git
+        remote URL): ``{project, team_key, queued, server}``. ValueError without a key or with a bad one.
+        Works offline: the worker publishes when the team store answers."""
+        from offmem.store import team as team_table
+        from offmem.store.db import transaction
+        from offmem.team.key import check_key, project_key
+
+        team_key = check_key(key) if key else project_key(project)
+        if not team_key:
+            raise ValueError(f"{project} has no git remote to derive a team key from; give one with --key")
+        with self._store() as store:
+            with transaction(store.conn):
+                queued = team_table.join(store.conn, project, team_key)
+        return {"project": project, "team_key": team_key, "queued": queued, "server": self._team_server(team_key)}
+
+    def team_leave(self, project: str) -> dict:
+        """Stop sharing ``project``: ``{project, left, unpublished_dropped, mirror_removed}`` (what was
+        published stays on the team store until forgotten)."""
+        from offmem.store import team as team_table
+        from offmem.store.db import transaction
+
+        with self._store() as store:
+            with transaction(store.conn):
+                result = team_table.leave(store.conn, project)
+        if result["mirror_removed"]:
+            self.sync_vectors()  # the removed mirror rows' vectors
+        return {"project": project, **result}
+
+    def team_status(self, project: str, *, check_server: bool = True) -> dict:
+        """``offmem team status``: configuration, the project's key and state, outbox and mirror, and
+        (``check_server``) what the team store says about this member."""
+        from offmem.store import team as team_table
+        from offmem.team.key import project_key
+        from offmem.team.server import display_name, enabled, hosts
+
+        team = self.settings.team
+        result: dict = {"configured": enabled(team), "project": project, "detected_key": project_key(project),
+                        "joined": False, "team_key": None, "author": display_name(team), "hosts": hosts(team),
+                        "chroma_url": team.chroma_url or None, "outbox": 0, "published": 0, "mirrored": 0,
+                        "joined_projects": [], "last_error": None, "server": None}
+        if self.has_store():
+            with self._store() as store:
+                conn = store.conn
+                joined = team_table.joined_project(conn, project)
+                result.update(joined=joined is not None, team_key=joined["team_key"] if joined else None,
+                              outbox=team_table.outbox_count(conn), published=team_table.published_count(conn),
+                              mirrored=team_table.mirror_count(conn, project),
+                              joined_projects=[{"project": p["project"], "team_key": p["team_key"]}
+                                               for p in team_table.joined(conn)],
+                              last_error=team_table.last_error(conn))
+        if check_server and result["configured"]:
+            result["server"] = self._team_server(result["team_key"] or result["detected_key"])
+        return result
+
+    def _team_server(self, key: str | None) -> dict | None:
+        """What the team store says: ``{reachable, user, granted, maintainer, error}``; None when off."""
+        from offmem.team.server import TeamError, TeamServer, enabled
+
+        if not enabled(self.settings.team):
+            return None
+        try:
+            with TeamServer(self.settings.team) as server:
+                info = server.whoami()
+        except TeamError as exc:
+            return {"reachable": False, "error": str(exc), "user": None, "granted": None, "maintainer": None}
+        grants = info["grants"]
+        return {"reachable": True, "error": None, "user": info["user"], "server_version": info["server_version"],
+                "granted": (key in grants) if key else None, "maintainer": grants.get(key, False) if key else None,
+                "granted_projects": sorted(grants)}
 
     # ------------------------------------------------------------------ forget
 
@@ -702,6 +791,15 @@ def summarizer_catalog(home: Path) -> tuple[str, list[tuple[str, str]]]:
     return catalog.defaults.get("summarizer", ""), models
 
 
+def team_admin(action: str, dsn: str, *args, **kwargs):
+    """The team store administrator's actions (``offmem team admin``): migrate, add_member, grant, revoke."""
+    from offmem.team import admin
+
+    if action not in ("migrate", "add_member", "grant", "revoke"):
+        raise ValueError(f"unknown team admin action {action!r}")
+    return getattr(admin, action)(dsn, *args, **kwargs)
+
+
 def healthy(checks: list) -> bool:
     """No doctor check failed."""
     return all(c.status != "fail" for c in checks)
@@ -732,6 +830,7 @@ __all__ = [
     "restrict_umask",
     "summarizer_backends",
     "summarizer_catalog",
+    "team_admin",
     "time_bound",
     "uninstall",
 ]

@@ -112,6 +112,30 @@ class ModelsSettings:
 
 
 @dataclass
+class TeamSettings:
+    """The team store (docs/team.md): PostgreSQL for memories, a Chroma server for their vectors.
+    Off while ``dsn`` is empty. The password is never written here: it is read from the
+    environment variable ``password_env`` or the file ``password_file`` (libpq's own
+    ``~/.pgpass`` and ``PGPASSWORD`` work too)."""
+
+    dsn: str = ""  # libpq connection string or URL without the password, e.g. "host=db.lan dbname=offmem user=alice"
+    password_env: str = "OFFMEM_TEAM_PASSWORD"
+    password_file: str = ""
+    sslmode: str = "prefer"  # disable | allow | prefer | require | verify-ca | verify-full
+    sslrootcert: str = ""  # CA certificate (verify-ca / verify-full)
+    sslcert: str = ""  # client certificate, when the server asks for one
+    sslkey: str = ""
+    chroma_url: str = ""  # e.g. "http://db.lan:8000" (https:// for TLS); empty: keyword search only
+    chroma_collection: str = "offmem_team"
+    chroma_token_env: str = ""  # an environment variable holding the Chroma server's token, if it wants one
+    display_name: str = ""  # the author shown on what you share; empty: your login name
+    sync_interval_s: float = 15.0  # how often the worker publishes and pulls
+    mirror_limit: int = 2000  # pulled memories kept locally per joined project (what hooks can show)
+    timeout_s: float = 5.0  # connect and statement timeout
+    search_timeout_ms: int = 1500  # team search from CLI, MCP and UI; past it, local results only
+
+
+@dataclass
 class Settings:
     context: ContextSettings = field(default_factory=ContextSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
@@ -121,6 +145,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
+    team: TeamSettings = field(default_factory=TeamSettings)
     home: Path = field(default_factory=data_dir)
 
     @property

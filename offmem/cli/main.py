@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "offmem.cli.doctor",
     "offmem.cli.ui",
     "offmem.cli.data",
+    "offmem.cli.team",
     "offmem.cli.setup",
 ]
 

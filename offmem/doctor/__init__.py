@@ -30,6 +30,7 @@ from offmem.doctor.llama import check_llama_cpp, cpu_features, probe_llama_cpp
 from offmem.doctor.mcp import check_mcp
 from offmem.doctor.models import check_models
 from offmem.doctor.python import check_packages, check_python
+from offmem.doctor.team import check_team
 from offmem.doctor.worker import check_worker
 
 CHECKS: list[Callable[[Context], list[Check]]] = [
@@ -42,6 +43,7 @@ CHECKS: list[Callable[[Context], list[Check]]] = [
     check_hooks,
     check_mcp,
     check_worker,
+    check_team,
 ]
 
 

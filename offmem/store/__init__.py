@@ -7,4 +7,4 @@ package every store module loads anyway, so a hook loads no module for it;
 tests/test_store_version.py keeps it equal to the last migration.
 """
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5

@@ -279,6 +279,61 @@ def m004_transcript_evidence(conn) -> None:
     )
 
 
+
+@migration
+def m005_team(conn) -> None:
+    """Team memory, local side (issue 17; :mod:`offmem.store.team`): the projects shared with the
+    team, the outbox of what to publish or forget there (queued by triggers in the transaction of
+    the change, only for joined projects and never for pulled rows), and the links between local
+    rows and team memories (published from here, or pulled into the mirror)."""
+    joined = "EXISTS (SELECT 1 FROM team_projects WHERE project = new.project)"
+    parts = ["""
+        CREATE TABLE team_projects (
+            project TEXT PRIMARY KEY,
+            team_key TEXT NOT NULL,
+            joined_at TEXT NOT NULL,
+            pulled_txid TEXT NOT NULL DEFAULT '0'
+        );
+        CREATE TABLE team_outbox (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('observation', 'summary')),
+            ref_id INTEGER NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+            content_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE TABLE team_links (
+            kind TEXT NOT NULL,
+            ref_id INTEGER NOT NULL,
+            content_id TEXT NOT NULL UNIQUE,
+            mirrored INTEGER NOT NULL DEFAULT 0,
+            author TEXT NOT NULL DEFAULT '',
+            project_key TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (kind, ref_id)
+        );
+        """]
+    for table, kind, own, watched in (
+        ("observations", "observation", "new.origin != 'team'",
+         "type, title, subtitle, narrative, facts, files_read, files_modified"),
+        ("summaries", "summary", "new.session_id NOT LIKE 'team:%'",
+         "request, investigated, learned, completed, next_steps, files_read, files_modified"),
+    ):
+        parts.append(f"""
+        CREATE TRIGGER {table}_team_ai AFTER INSERT ON {table} WHEN {own} AND {joined} BEGIN
+            INSERT INTO team_outbox(kind, ref_id, op) VALUES ('{kind}', new.id, 'upsert');
+        END;
+        CREATE TRIGGER {table}_team_au AFTER UPDATE OF {watched} ON {table} WHEN {own} AND {joined} BEGIN
+            INSERT INTO team_outbox(kind, ref_id, op) VALUES ('{kind}', new.id, 'upsert');
+        END;
+        CREATE TRIGGER {table}_team_ad AFTER DELETE ON {table} BEGIN
+            INSERT INTO team_outbox(kind, ref_id, op, content_id)
+                SELECT '{kind}', old.id, 'delete', content_id FROM team_links WHERE kind = '{kind}' AND ref_id = old.id;
+            DELETE FROM team_links WHERE kind = '{kind}' AND ref_id = old.id;
+        END;
+        """)
+    run_script(conn, "".join(parts))
+
 def _number(fn) -> int:
     return int(fn.__name__[1:4])
 

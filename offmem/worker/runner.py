@@ -120,6 +120,8 @@ class Worker:
         self.privacy_passes = 0
         self.privacy_redacted = 0
         self.privacy_last_at: float | None = None
+        self.backends_loaded = threading.Event()  # set once load_backends is done (the team thread waits for it)
+        self.team = None  # offmem.team.sync.TeamLoop when [team] is configured
 
     # ------------------------------------------------------------------ logging & state
 
@@ -163,6 +165,7 @@ class Worker:
             "embedder": self.indexer.status() if self.indexer is not None else None,
             "privacy": {"passes": self.privacy_passes, "events_redacted": self.privacy_redacted,
                         "last_pass_at": now_iso(self.privacy_last_at) if self.privacy_last_at else None},
+            "team": self.team.status() if self.team is not None else None,
             **memory_mib(),
         }
 
@@ -192,6 +195,7 @@ class Worker:
             self.indexer = get_indexer(self.settings)
         except Exception as exc:  # noqa: BLE001 - keyword search still works
             self.log(f"semantic index unavailable: {type(exc).__name__}: {exc}")
+        self.backends_loaded.set()
 
     # ------------------------------------------------------------------ loop
 
@@ -312,6 +316,7 @@ class Worker:
             self.privacy_ready.wait(FIRST_PRIVACY_PASS_WAIT_S)  # even if serving fails below, this pass ran
             thread = threading.Thread(target=self.process_loop, name="offmem-process", daemon=True)
             thread.start()
+            self._start_team()
             if self.serve_http:
                 self._serve(thread)
             else:
@@ -327,6 +332,15 @@ class Worker:
                 except OSError:
                     pass
             self.lock.release()
+
+    def _start_team(self) -> None:
+        """The team thread (offmem.team.sync), when [team] is configured; never stops the worker."""
+        try:
+            from offmem.team.sync import start
+
+            self.team = start(self)
+        except Exception as exc:  # noqa: BLE001 - local memory works without the team
+            self.log(f"team memory unavailable: {type(exc).__name__}: {exc}")
 
     def _wait_for_signal(self, thread: threading.Thread) -> None:
         def stop(signum, frame):

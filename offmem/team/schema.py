@@ -1,0 +1,140 @@
+"""The team store's schema in PostgreSQL: numbered migrations, roles and row-level security.
+
+Everything lives in the schema ``offmem``. The administrator applies the
+migrations (:func:`offmem.team.admin.migrate`); members only read the version.
+
+* ``memories``: one row per shared memory (an observation or a session summary),
+  keyed by ``content_id`` (publishing the same memory twice changes nothing).
+  ``tsv`` (generated, GIN-indexed) serves full-text search; ``txid`` (the writing
+  transaction's id) orders pulls without missing a late commit.
+* ``tombstones``: content ids forgotten, for the members' mirrors.
+* ``grants``: which member (a PostgreSQL login role) may read which project;
+  ``maintainer`` lets them forget others' memories of it.
+
+Row-level security: a member sees the memories and tombstones of the projects
+granted to them, writes only as themselves (``author_role = current_user``) into
+granted projects, and deletes only their own memories, or any memory of a
+project they maintain. Members are members of the role ``offmem_member``, which
+holds the table privileges; no member owns a table, so the policies bind them.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "offmem"
+MEMBER_ROLE = "offmem_member"
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "initial",
+        f"""
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{MEMBER_ROLE}') THEN
+                CREATE ROLE {MEMBER_ROLE} NOLOGIN;
+            END IF;
+        END $$;
+        CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+        GRANT USAGE ON SCHEMA {SCHEMA} TO {MEMBER_ROLE};
+
+        CREATE TABLE {SCHEMA}.grants (
+            project_key text NOT NULL,
+            member name NOT NULL,
+            maintainer boolean NOT NULL DEFAULT false,
+            granted_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (project_key, member)
+        );
+        CREATE INDEX grants_member ON {SCHEMA}.grants (member);
+
+        CREATE TABLE {SCHEMA}.memories (
+            id bigserial PRIMARY KEY,
+            content_id text NOT NULL UNIQUE,
+            project_key text NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('observation', 'summary')),
+            type text NOT NULL,
+            title text NOT NULL,
+            body text NOT NULL DEFAULT '',
+            facts jsonb NOT NULL DEFAULT '[]',
+            files jsonb NOT NULL DEFAULT '[]',
+            fields jsonb NOT NULL DEFAULT '{{}}',
+            search_text text NOT NULL DEFAULT '',
+            author text NOT NULL,
+            author_role name NOT NULL DEFAULT current_user,
+            machine_id text NOT NULL,
+            created_at timestamptz NOT NULL,
+            published_at timestamptz NOT NULL DEFAULT now(),
+            txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            tsv tsvector GENERATED ALWAYS AS (
+                setweight(to_tsvector('simple', title), 'A') || to_tsvector('simple', body || ' ' || search_text)
+            ) STORED
+        );
+        CREATE INDEX memories_tsv ON {SCHEMA}.memories USING gin (tsv);
+        CREATE INDEX memories_pull ON {SCHEMA}.memories (project_key, txid);
+        CREATE INDEX memories_recent ON {SCHEMA}.memories (project_key, created_at DESC);
+
+        CREATE TABLE {SCHEMA}.tombstones (
+            content_id text PRIMARY KEY,
+            project_key text NOT NULL,
+            txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            deleted_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX tombstones_pull ON {SCHEMA}.tombstones (project_key, txid);
+
+        -- A forgotten memory leaves a tombstone for the mirrors (the function runs as the
+        -- schema's owner: members cannot write tombstones themselves).
+        CREATE FUNCTION {SCHEMA}.bury() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+            SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            INSERT INTO {SCHEMA}.tombstones (content_id, project_key) VALUES (OLD.content_id, OLD.project_key)
+            ON CONFLICT (content_id) DO UPDATE SET txid = pg_current_xact_id(), deleted_at = now();
+            RETURN OLD;
+        END $$;
+        CREATE TRIGGER memories_bury AFTER DELETE ON {SCHEMA}.memories FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.bury();
+        -- A memory published again after it was forgotten is alive again.
+        CREATE FUNCTION {SCHEMA}.unbury() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+            SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            DELETE FROM {SCHEMA}.tombstones WHERE content_id = NEW.content_id;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER memories_unbury AFTER INSERT ON {SCHEMA}.memories FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.unbury();
+
+        ALTER TABLE {SCHEMA}.grants ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE {SCHEMA}.memories ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE {SCHEMA}.tombstones ENABLE ROW LEVEL SECURITY;
+
+        CREATE POLICY own_grants ON {SCHEMA}.grants FOR SELECT USING (member = current_user);
+        CREATE POLICY read_granted ON {SCHEMA}.memories FOR SELECT
+            USING (project_key IN (SELECT g.project_key FROM {SCHEMA}.grants g WHERE g.member = current_user));
+        CREATE POLICY write_own ON {SCHEMA}.memories FOR INSERT
+            WITH CHECK (author_role = current_user
+                        AND project_key IN (SELECT g.project_key FROM {SCHEMA}.grants g WHERE g.member = current_user));
+        CREATE POLICY update_own ON {SCHEMA}.memories FOR UPDATE
+            USING (author_role = current_user)
+            WITH CHECK (author_role = current_user
+                        AND project_key IN (SELECT g.project_key FROM {SCHEMA}.grants g WHERE g.member = current_user));
+        CREATE POLICY forget_own_or_maintained ON {SCHEMA}.memories FOR DELETE
+            USING (author_role = current_user
+                   OR project_key IN (SELECT g.project_key FROM {SCHEMA}.grants g
+                                      WHERE g.member = current_user AND g.maintainer));
+        CREATE POLICY read_granted_tombstones ON {SCHEMA}.tombstones FOR SELECT
+            USING (project_key IN (SELECT g.project_key FROM {SCHEMA}.grants g WHERE g.member = current_user));
+
+        GRANT SELECT ON {SCHEMA}.grants TO {MEMBER_ROLE};
+        GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA}.memories TO {MEMBER_ROLE};
+        GRANT USAGE ON SEQUENCE {SCHEMA}.memories_id_seq TO {MEMBER_ROLE};
+        GRANT SELECT ON {SCHEMA}.tombstones TO {MEMBER_ROLE};
+        GRANT SELECT ON {SCHEMA}.migrations TO {MEMBER_ROLE};
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+VERSION_TABLE = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
