@@ -199,3 +199,28 @@ def test_plugin_and_settings_hooks_set_up_together_capture_each_event_once(claud
         assert kinds.count(event) == 1, (event, kinds)
     second, sent = session(w, claude_bin, "Where are the VAT rates defined?", ["In cart/vat.py."])
     assert sent.count("offmem memory of project") == 1, sent[:3000]
+
+
+def test_claude_code_calls_the_plugin_mcp_server(claude_bin, world):
+    """The plugin's .mcp.json starts the recorded offmem's MCP server; a scripted call reaches it."""
+    from offmem.store.db import Store
+    from tests.support.seed import add_observation
+
+    w = world
+    install_plugin(w, claude_bin)
+    assert offmem(w, "install").returncode == 0
+    with Store.open(w["data"] / "offmem.db") as store:
+        remembered = add_observation(store, str(w["project"].resolve()), "Invoices round half-even (decided with finance)",
+                                     type="decision", session_id="earlier", origin="remember")
+    tool = "mcp__plugin_offmem_offmem__search"
+    run = w["fake"].set_script([[ToolCall(tool, {"query": "invoice rounding"})], "Invoices round half-even."])
+    done = run_claude("How do invoices round?", cwd=w["project"], home=w["home"], base_url=w["fake"].base_url,
+                      offmem_home=w["data"], timeout=180, binary=claude_bin)
+    assert done.returncode == 0, done.describe()
+    requests = w["fake"].agent_requests(run=run)
+    names = [t.get("name") for t in requests[0].body.get("tools", [])]
+    assert tool in names or "ToolSearch" in names, names
+    results = [block for message in requests[1].body["messages"] if isinstance(message.get("content"), list)
+               for block in message["content"] if block.get("type") == "tool_result"]
+    answer = json.dumps(results[-1])
+    assert f"#{remembered} decision" in answer and "half-even" in answer, answer[:500]
