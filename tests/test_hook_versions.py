@@ -142,3 +142,113 @@ def test_each_subagent_report_becomes_one_memory(version, offmem_home):
     facts = " ".join(row[0] for row in db_rows(offmem_home, "SELECT facts FROM observations"))
     assert "nothing else reads it" in facts
     assert not any("Async agent" in t or "async_launched" in t for t in titles), titles
+
+
+# ---------------------------------------------------------------------- after a compaction
+
+PROJECT = "/home/dev/shop-api"
+
+
+def session_payload(session_id: str, source: str) -> dict:
+    return {"session_id": session_id, "transcript_path": f"/home/dev/.claude/projects/-home-dev-shop-api/{session_id}.jsonl",
+            "cwd": PROJECT, "hook_event_name": "SessionStart", "source": source}
+
+
+def context_of(result) -> str:
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    return json.loads(result.stdout)["hookSpecificOutput"]["additionalContext"]
+
+
+def given(home: Path, key: str) -> list[int]:
+    rows = db_rows(home, "SELECT value FROM meta WHERE key = ?", f"injected:{key}")
+    return json.loads(rows[0][0]) if rows else []
+
+
+@pytest.fixture
+def buried(store):
+    """A memory the SessionStart block leaves out (400 later ones), and 20 more like it."""
+    from tests.support.seed import add_observation, days_ago, flood
+
+    old = [add_observation(store, PROJECT, f"Invoice rounding rule {n}: half-even for EU invoices",
+                           type="discovery", facts=[f"invoices/round.py rounds half-even, case {n}"],
+                           created_at=days_ago(40 + n)) for n in range(21)]
+    flood(store, PROJECT, 400, start_days_ago=30)
+    return old
+
+
+def test_after_a_compaction_the_session_gets_back_what_its_prompts_were_given(buried, offmem_home):
+    from offmem.retrieval.hook import EARLIER_HEADING, record_injected
+
+    first = context_of(run_hook(session_payload("s-compact", "startup")))
+    assert f"#{buried[0]} " not in first
+    record_injected(str(offmem_home), "s-compact", [buried[0]])  # what a prompt was given (offmem.retrieval.hook)
+
+    after = context_of(run_hook(session_payload("s-compact", "compact")))
+    assert first.splitlines()[0] in after  # the SessionStart block as ever
+    assert EARLIER_HEADING in after
+    assert f"#{buried[0]} " in after and "half-even" in after.split(EARLIER_HEADING, 1)[1]
+    assert given(offmem_home, "s-compact") == [buried[0]]  # given again, so a prompt does not repeat it
+
+
+def test_a_compaction_frees_what_it_could_not_give_back(buried, offmem_home):
+    from offmem.retrieval.hook import EARLIER_MAX, record_injected
+
+    context_of(run_hook(session_payload("s-many", "startup")))
+    assert given(offmem_home, "start:s-many")
+    record_injected(str(offmem_home), "s-many", buried)
+    record_injected(str(offmem_home), "summaries:s-many", [1])
+    after = context_of(run_hook(session_payload("s-many", "compact")))
+    again = given(offmem_home, "s-many")
+    assert 0 < len(again) <= EARLIER_MAX and set(again) < set(buried)
+    assert all(f"#{i} " in after for i in again)
+    assert given(offmem_home, "summaries:s-many") == []  # prompts may bring those back now
+    # another session's record is untouched, a startup keeps what the session was given
+    record_injected(str(offmem_home), "s-other", buried[:3])
+    context_of(run_hook(session_payload("s-other", "startup")))
+    assert given(offmem_home, "s-other") == sorted(buried[:3])
+
+
+def test_a_compaction_with_nothing_given_is_the_usual_block(buried, offmem_home):
+    from offmem.retrieval.hook import EARLIER_HEADING
+
+    first = context_of(run_hook(session_payload("s-plain", "startup")))
+    after = context_of(run_hook(session_payload("s-plain", "compact")))
+    assert EARLIER_HEADING not in after and after.splitlines()[0] == first.splitlines()[0]
+
+
+# ---------------------------------------------------------------------- a subagent's task
+
+def test_the_subagent_task_is_read_from_the_end_of_the_transcript(tmp_path):
+    from offmem.retrieval.hook import TAIL_BYTES, subagent_task
+
+    for version in VERSIONS:
+        transcript = FIXTURES / f"claude-code-{version}" / "transcript-session.jsonl"
+        assert subagent_task(str(transcript), "Explore") == "Double-check RATES: Is RATES[country] used?"
+    # a long transcript: only its end is read, the cut first line is skipped
+    source = (FIXTURES / "claude-code-2.1.332" / "transcript-session.jsonl").read_text()
+    long = tmp_path / "long.jsonl"
+    long.write_text("x" * (TAIL_BYTES * 3) + "\n" + source)
+    assert subagent_task(str(long), "Explore") == "Double-check RATES: Is RATES[country] used?"
+    # parallel calls in one message: those of the starting agent's type
+    record = {"type": "assistant", "message": {"id": "m1", "role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "Task", "input": {"description": "Plan it", "prompt": "Plan the VAT API",
+                                                                   "subagent_type": "Plan"}},
+        {"type": "tool_use", "id": "t2", "name": "Agent", "input": {"description": "Find it", "prompt": "Find vat()",
+                                                                    "subagent_type": "Explore"}}]}}
+    parallel = tmp_path / "parallel.jsonl"
+    parallel.write_text(source + json.dumps(record) + "\n")
+    assert subagent_task(str(parallel), "Plan") == "Plan it: Plan the VAT API"
+    assert subagent_task(str(parallel), "other") == "Plan it: Plan the VAT API\nFind it: Find vat()"
+
+
+def test_the_subagent_task_never_blocks_or_raises(tmp_path):
+    import os
+
+    from offmem.retrieval.hook import subagent_task
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b'{"type": "assistant", "tool_use" "Agent"\n\xff\xfe"tool_use" "Agent"\n')
+    for path in (str(fifo), str(tmp_path), str(broken), str(tmp_path / "missing.jsonl"), "relative.txt", None, 7):
+        assert subagent_task(path, "Explore") == ""

@@ -1,8 +1,12 @@
 """The Claude Code hook: one entry point for every lifecycle event.
 
 Contract (fail-open): whatever arrives on stdin, this process exits 0 and writes
-nothing to stdout except, for SessionStart and UserPromptSubmit, one valid JSON
-object carrying ``hookSpecificOutput.additionalContext``. Problems go to
+nothing to stdout except, for SessionStart, UserPromptSubmit and SubagentStart, one
+valid JSON object carrying ``hookSpecificOutput.additionalContext``. After a
+compaction (SessionStart with source ``compact``) the block also gives back the
+memories the session's prompts had been given, and what the session was given is
+forgotten (it went with the summarized turns). SubagentStart stores nothing: it
+answers with the memories of the subagent's task. Problems go to
 ``$OFFMEM_HOME/offmem.log``.
 
 Each accepted event is committed to SQLite (``synchronous=FULL``) before the
@@ -57,7 +61,24 @@ def session_start_output(payload: dict, record: dict, home: str) -> str | None:
     # the lean path: _sqlite3 and the config cache, no dataclasses/json/pathlib
     from offmem.retrieval.session import session_start_block
 
-    text = session_start_block(home, record["project"], record["session_id"])
+    project, session_id = record["project"], record["session_id"]
+    compacted = payload.get("source") == "compact"
+    earlier: list[int] = []
+    if compacted:  # the turns that carried what the session was given were summarized away
+        from offmem.retrieval.hook import forget_given
+
+        try:
+            earlier = forget_given(home, session_id)
+        except Exception as exc:  # noqa: BLE001 - the block below still comes
+            log(home, f"could not clear what session {session_id} was given: {type(exc).__name__}: {exc}")
+    text = session_start_block(home, project, session_id)
+    if earlier:
+        from offmem.retrieval.hook import earlier_memories
+
+        try:
+            text = "\n\n".join(t for t in (text, earlier_memories(home, project, session_id, earlier, text)) if t)
+        except Exception as exc:  # noqa: BLE001
+            log(home, f"could not give session {session_id} its earlier memories again: {type(exc).__name__}: {exc}")
     if not text:
         return None
     return fastjson.dumps(
@@ -74,6 +95,22 @@ def prompt_output(payload: dict, record: dict) -> str | None:
     return fastjson.dumps(
         {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": text}}
     )
+
+
+def subagent_output(payload: dict, home: str, settings: dict) -> str | None:
+    """SubagentStart: the memories of the subagent's task as its context (nothing is stored)."""
+    from offmem.project import project_root
+    from offmem.retrieval.hook import subagent_context
+    from offmem.store.events import _is_excluded
+
+    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) and payload.get("cwd") else os.getcwd()
+    project = project_root(cwd)
+    if _is_excluded(project, cwd, settings):
+        return None
+    text = subagent_context(project, payload)
+    if not text:
+        return None
+    return fastjson.dumps({"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": text}})
 
 
 def _keep_raw(raw: bytes, home: str, exc: BaseException, autostart: bool) -> None:
@@ -116,6 +153,12 @@ def _handle(raw: bytes, home: str) -> str | None:
         _keep_raw(raw, home, exc, capture_settings(home)["autostart"])
         return None
     settings = capture_settings(home)
+    if payload.get("hook_event_name") == "SubagentStart":
+        try:
+            return subagent_output(payload, home, settings)
+        except Exception as exc:  # noqa: BLE001 - the subagent starts without memory
+            log(home, f"no subagent memory: {type(exc).__name__}: {exc}")
+            return None
     try:
         record = build_record(payload, settings)
         if record is None:

@@ -12,11 +12,19 @@ The exchange is :mod:`offmem.worker.client`'s (standard library only, on
 What the worker returned is recorded in the session's ``injected:<session_id>``
 meta entry only after it arrived in time, so a late answer never hides a
 memory from a later prompt.
+
+The same exchange gives a subagent its memories at its start (SubagentStart,
+:func:`subagent_context`): the query is the task the main agent wrote for it,
+read from the end of the session's transcript (Claude Code writes the Agent
+call there before the subagent starts), else the session's latest prompt. A
+subagent starts with none of the session's context, so nothing is excluded and
+nothing recorded.
 """
 
+import os
 import time
 
-from offmem.lean import data_home, log
+from offmem.lean import data_home, fastjson, log
 from offmem.lean.settings import DEFAULTS, context_settings
 from offmem.store.meta import add_injected, connect_light
 from offmem.worker.client import NoAnswer, post_json, worker_address
@@ -55,10 +63,8 @@ def record_injected(home: str, session_id: str, ids: list[int], timeout_s: float
         conn.close()
 
 
-def prompt_time_context(project: str, session_id: str, prompt: str) -> str | None:
-    """The memories the warm worker finds for ``prompt`` in time, else None."""
-    started = time.monotonic()
-    home = data_home()
+def _ask(home: str, project: str, session_id: str | None, prompt: str, started: float, what: str) -> dict | None:
+    """The worker's answer for ``prompt`` within ``context.prompt_timeout_ms`` of ``started``, else None."""
     cfg = context_settings(home)
     timeout_ms, min_chars = cfg["prompt_timeout_ms"], cfg["prompt_min_chars"]
     if timeout_ms <= 0 or not is_substantive(prompt, min_chars):
@@ -73,9 +79,17 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
 
         reply = post_json(address, PATH, payload, deadline, read_token(home))
     except NoAnswer as exc:
-        log(home, f"no prompt-time memory (time box {timeout_ms} ms): {exc}")
+        log(home, f"no {what} memory (time box {timeout_ms} ms): {exc}")
         return None
-    if not reply.get("text"):
+    return reply if reply.get("text") else None
+
+
+def prompt_time_context(project: str, session_id: str, prompt: str) -> str | None:
+    """The memories the warm worker finds for ``prompt`` in time, else None."""
+    started = time.monotonic()
+    home = data_home()
+    reply = _ask(home, project, session_id, prompt, started, "prompt-time")
+    if reply is None:
         return None
     ids = [int(i) for i in reply.get("observation_ids") or []]
     summary_ids = [int(i) for i in reply.get("summary_ids") or []]
@@ -88,3 +102,164 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
         except Exception as exc:  # noqa: BLE001 - the memories still reach the prompt
             log(home, f"could not record prompt-time memories for {session_id}: {type(exc).__name__}: {exc}")
     return str(reply["text"])
+
+
+# ---------------------------------------------------------------------- subagents
+
+TAIL_BYTES = 256 * 1024  # how much of the transcript's end is read for the subagent's task
+TASK_MAX_CHARS = 2000
+AGENT_TOOLS = ("Agent", "Task")  # Task before Claude Code 2.1.63
+
+
+def subagent_task(transcript_path, agent_type) -> str:
+    """What the main agent asked of the subagent that is starting: the ``description`` and
+    ``prompt`` of the Agent (or Task) calls of its latest message that calls one, those of
+    ``agent_type`` when some are ("" when the transcript has none)."""
+    if not isinstance(transcript_path, str) or not transcript_path.endswith(".jsonl"):
+        return ""
+    try:
+        fd = os.open(transcript_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return ""
+    try:
+        import stat
+
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""  # a FIFO or a device would block or never end
+        start = max(0, info.st_size - TAIL_BYTES)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunks, left = [], info.st_size - start
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    lines = b"".join(chunks).split(b"\n")
+    if start:
+        lines = lines[1:]  # the first one is cut
+    calls, message_id = [], None
+    for line in reversed(lines):
+        if b'"tool_use"' not in line or not any(b'"%s"' % name.encode() in line for name in AGENT_TOOLS):
+            if message_id is not None and line.strip():
+                break  # the records of that message are contiguous
+            continue
+        try:
+            record = fastjson.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        message = record.get("message") if isinstance(record, dict) else None
+        if not isinstance(message, dict) or record.get("type") != "assistant" or record.get("isSidechain"):
+            continue
+        if message_id is not None and message.get("id") != message_id:
+            break
+        message_id = message.get("id") or ""
+        blocks = message.get("content") if isinstance(message.get("content"), list) else []
+        calls[:0] = [b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"
+                     and b.get("name") in AGENT_TOOLS and isinstance(b.get("input"), dict)]
+    mine = [c for c in calls if c.get("subagent_type") == agent_type] or calls
+    parts = []
+    for call in mine:
+        words = [str(call.get(key) or "").strip() for key in ("description", "prompt")]
+        parts.append(": ".join(w for w in words if w))
+    return "\n".join(p for p in parts if p)[:TASK_MAX_CHARS]
+
+
+def latest_prompt(home: str, session_id: str) -> str:
+    """The session's latest recorded prompt ("" when there is none or the store cannot tell)."""
+    from offmem.store.events import DB_FILE
+    from offmem.store.prompts import next_prompt_number, prompt_at
+
+    if not os.path.exists(os.path.join(home, DB_FILE)):
+        return ""
+    conn = connect_light(home)
+    try:
+        return prompt_at(conn, session_id, next_prompt_number(conn, session_id) - 1) or ""
+    except Exception:  # noqa: BLE001 - no table yet, a locked store: no query
+        return ""
+    finally:
+        conn.close()
+
+
+def subagent_context(project: str, payload: dict) -> str | None:
+    """The memories for the task of the subagent a SubagentStart payload announces, else None."""
+    started = time.monotonic()
+    home = data_home()
+    session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else ""
+    task = subagent_task(payload.get("transcript_path"), payload.get("agent_type"))
+    if not task and session_id:
+        task = latest_prompt(home, session_id)
+    if not task:
+        return None
+    reply = _ask(home, project, None, task, started, "subagent")
+    return None if reply is None else str(reply["text"])
+
+
+# ---------------------------------------------------------------------- after a compaction
+
+EARLIER_HEADING = "Memories this session was given before the compaction (its summary may not keep their details):"
+EARLIER_MAX = 8  # memories
+EARLIER_SHARE = 0.5  # of context.budget_tokens, on top of the SessionStart block
+
+
+def forget_given(home: str, session_id: str) -> list[int]:
+    """After a compaction: what the session was given is gone from its context with the turns that
+    carried it, so its ``injected:`` entries are cleared (prompt-time lookups may give those memories
+    again); returns the ids the prompts had been given, in the order recorded."""
+    from offmem.store.meta import delete_meta, get_meta, injected_key
+
+    conn = connect_light(home)
+    try:
+        try:
+            given = fastjson.loads(get_meta(conn, injected_key(session_id)) or "[]")
+        except ValueError:
+            given = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key in (session_id, "start:" + session_id, "summaries:" + session_id):
+                delete_meta(conn, injected_key(key))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return [int(i) for i in given if isinstance(i, int) and not isinstance(i, bool)] if isinstance(given, list) else []
+
+
+def earlier_memories(home: str, project: str, session_id: str, ids: list[int], shown: str) -> str:
+    """The memories of ``ids`` (given at prompt time before a compaction) that ``shown`` (the new
+    SessionStart block) does not hold, newest first, with their facts, within
+    :data:`EARLIER_SHARE` of the budget; they are recorded as given again. "" when none."""
+    import _sqlite3
+
+    from offmem.retrieval.format import detail_line
+    from offmem.retrieval.tokens import count_tokens
+    from offmem.store.observations import get_observations
+
+    wanted = [i for i in sorted(set(ids), reverse=True) if f"#{i} " not in shown]
+    if not wanted:
+        return ""
+    budget = int(context_settings(home)["budget_tokens"] * EARLIER_SHARE)
+    conn = connect_light(home)
+    try:
+        conn.row_factory = _sqlite3.Row
+        rows = [o for o in get_observations(conn, wanted[:EARLIER_MAX * 4]) if o.get("project") == project]
+        lines, kept = [EARLIER_HEADING], []
+        for obs in rows:
+            line = detail_line(obs)
+            if len(kept) >= EARLIER_MAX or count_tokens("\n".join([*lines, line])) > budget:
+                break
+            lines.append(line)
+            kept.append(int(obs["id"]))
+        if kept:
+            add_injected(conn, session_id, kept)
+    finally:
+        conn.close()
+    return "\n".join(lines) if kept else ""
