@@ -81,7 +81,7 @@ def plant_summaries(store) -> int:
                       completed="moved signature verification before body parsing")
     for n in range(6):  # newer sessions push it out of the SessionStart block
         add_summary(store, PROJECT, f"s-new-{n}", days_ago(n), request=f"routine request {n}",
-                    completed=f"routine work {n}")
+                    learned=f"routine finding {n}", completed=f"routine work {n}")
     return old
 
 

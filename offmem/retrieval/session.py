@@ -5,8 +5,9 @@ SQL alone (no embedder) and reads a bounded number of rows whatever the store's
 size. The block it builds, within ``settings.context.budget_tokens``:
 
 1. a header (project, how much is stored);
-2. the latest session summaries, preferring those with open next steps, shown
-   newest first (what was learned and is left open before what was done);
+2. the latest session summaries, preferring those with open next steps, then those
+   that learned or changed something over sessions that only asked, shown newest
+   first (what was learned and is left open before what was done);
 3. key memories, with their most telling facts (:func:`~offmem.retrieval.format.fact_salience`)
    and files: observations scored by type (bugfixes,
    decisions and explicitly remembered notes first), recency (a half-life
@@ -174,6 +175,23 @@ def _newest_first(summaries: list[dict]) -> list[dict]:
                   reverse=True)
 
 
+def _substantive(summary: dict) -> bool:
+    """A session that learned, changed or left something (not only a question and a short answer)."""
+    files = str(summary.get("files_modified") or "").strip()
+    return bool(str(summary.get("learned") or "").strip() or str(summary.get("next_steps") or "").strip()
+                or files not in ("", "[]"))
+
+
+def _substance_first(summaries: list[dict], limit: int) -> list[dict]:
+    """``limit`` of ``summaries`` (newest first, then those with next steps): the newest one, then
+    sessions with substance before sessions that only asked something (those crowded out the work
+    a later question needs: tests/test_reach_open_next.py)."""
+    if not summaries:
+        return []
+    head, rest = summaries[:1], summaries[1:]
+    return (head + [s for s in rest if _substantive(s)] + [s for s in rest if not _substantive(s)])[:limit]
+
+
 def build_session_context(store, project: str, settings) -> dict:
     """The SessionStart block for ``project``: ``{text, tokens, observation_ids, detailed_ids, summary_ids}``
     (``detailed_ids``: the memories shown with their facts; the others were listed by title)."""
@@ -181,7 +199,8 @@ def build_session_context(store, project: str, settings) -> dict:
     cfg = settings.context
     session_count = sessions.count_sessions(conn, project)
     total = observations.count(conn, project)
-    summaries = _newest_first(sessions.latest_summaries(conn, project, cfg.max_summaries))
+    summaries = _newest_first(_substance_first(sessions.latest_summaries(conn, project, cfg.max_summaries * 3),
+                                               cfg.max_summaries))
     if not total and not summaries:
         return dict(EMPTY)
     recent = observations.recent_candidates(conn, project, RECENT_WINDOW)

@@ -143,7 +143,7 @@ def recent_summaries(conn, project: str, limit: int = 5) -> list[dict]:
 def latest_summaries(conn, project: str, limit: int) -> list[dict]:
     """For SessionStart: the newest summary first, then the newest ones that still list next steps."""
     rows = conn.execute(
-        "SELECT s.id, s.session_id, s.request, s.learned, s.completed, s.next_steps, s.updated_at,"
+        "SELECT s.id, s.session_id, s.request, s.learned, s.completed, s.next_steps, s.files_modified, s.updated_at,"
         " se.started_at FROM summaries s LEFT JOIN sessions se ON se.id = s.session_id"
         " WHERE s.project = ? ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
         (project, max(limit * 3, 6)),

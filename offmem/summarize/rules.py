@@ -690,9 +690,10 @@ def summarize_session(ctx: SessionContext, evidence=(), final_text: str | None =
 
     ``evidence``: the session's transcript items (the agent's causes and decisions
     go into ``learned``); ``final_text``: the agent's last words when the Stop
-    payload did not carry them. Next steps come only from those last words and from
-    checks whose last run failed: a check that passed later (under any prefix) is
-    done, and a "next step" the agent wrote mid-session may have been done since.
+    payload did not carry them. Next steps come from those last words, from what the
+    agent said was left after which the session only looked around (:func:`_left_open`),
+    and from checks whose last run failed: a check that passed later (under any prefix)
+    is done, and a "next step" followed by more work may have been done since.
     """
     files_read: list[str] = []
     files_modified: list[str] = []
@@ -748,6 +749,8 @@ def summarize_session(ctx: SessionContext, evidence=(), final_text: str | None =
     next_steps = _next_from_message(final)
     next_steps += [s.text for s in select([final]) if s.kind == "next"
                    and not any(s.text.lower() in n.lower() or n.lower() in s.text.lower() for n in next_steps)]
+    next_steps += [t for t in _left_open(evidence, ctx.events)
+                   if not any(t.lower() in n.lower() or n.lower() in t.lower() for n in next_steps)]
     next_steps += [f"`{_short(c, 60)}` still fails ({_short(e, 120)})" for c, e in still_failing]
     return SessionSummary(
         request=request,
@@ -759,6 +762,34 @@ def summarize_session(ctx: SessionContext, evidence=(), final_text: str | None =
         files_modified=files_modified,
         backend="rules",
     )
+
+
+def _left_open(evidence, events) -> list[str]:
+    """Next steps the agent stated mid-session after which the session only looked around.
+
+    A "still to do" said before a closing ``git diff`` or a last read is as open as one
+    in the last words; one followed by a file change or a command that does work
+    (``make docs``) may have been done since, so it is not claimed open.
+    """
+    last_act = 0
+    for ev in events:
+        if ev.kind not in ("PostToolUse", "PostToolUseFailure"):
+            continue
+        if ev.tool_name in EDIT_TOOLS or (
+            ev.tool_name == "Bash" and not F.is_exploration(_normalize_command(command_of(ev)))
+        ):
+            last_act = max(last_act, ev.id)
+    found: list[str] = []
+    for item in evidence or ():
+        if getattr(item, "kind", "") != "assistant_text":
+            continue
+        anchor = getattr(item, "anchor_event_id", None)
+        if anchor is None and getattr(item, "after_tool_use_id", None) is not None:
+            continue  # after a tool call offmem never got: its place is unknown
+        if (anchor or 0) < last_act:
+            continue
+        found += [s.text for s in select([item.text]) if s.kind == "next" and s.text not in found]
+    return found
 
 
 _NEXT = re.compile(r"(?:next(?: steps?)?|todo|remaining|follow[- ]up)\s*[:\-]\s*(.+)", re.IGNORECASE)
