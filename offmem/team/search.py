@@ -22,20 +22,30 @@ _DOWN: dict = {}  # dsn -> when the team store last failed (skip it for RETRY_S)
 RETRY_S = 30.0
 
 
+def team_ranked(server, vectors, query: str, key: str, embedder=None, depth: int = DEPTH) -> list[tuple[str, float]]:
+    """``(content_id, score)`` of project ``key``'s team memories for ``query``, best first: full text
+    (PostgreSQL) and, with an embedder and a Chroma server, vectors, fused by reciprocal rank."""
+    ranked: dict[str, float] = {}
+    for rank, (cid, _) in enumerate(server.keyword_search(query, [key], depth), 1):
+        ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    if embedder is not None and vectors is not None:
+        for rank, (cid, _) in enumerate(vectors.query(embedder.embed_query(query), key, depth), 1):
+            ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(ranked.items(), key=lambda kv: -kv[1])
+
+
 def _team_ids(settings, conn, query: str, project: dict, embedder) -> list[tuple[int, float]]:
     """Local ids (mirrored now if needed) of the team's best matches, with their team score."""
     team = settings.team
-    with TeamServer(team) as server:
-        ranked: dict[str, float] = {}
-        for rank, (cid, _) in enumerate(server.keyword_search(query, [project["team_key"]], DEPTH), 1):
-            ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-        if embedder is not None and team.chroma_url:
-            from offmem.team.vectors import TeamVectors
+    vectors = None
+    if team.chroma_url and embedder is not None:
+        from offmem.team.vectors import TeamVectors
 
-            nearest = TeamVectors(team).query(embedder.embed_query(query), [project["team_key"]], DEPTH)
-            for rank, (cid, _) in enumerate(nearest, 1):
-                ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-        order = sorted(ranked, key=lambda c: -ranked[c])
+        vectors = TeamVectors(team)
+    with TeamServer(team) as server:
+        found = team_ranked(server, vectors, query, project["team_key"], embedder)
+        ranked = dict(found)
+        order = [cid for cid, _ in found]
         ids = local.mirrored_ids(conn, order)
         missing = [cid for cid in order if cid not in ids]
         fetched = server.fetch(missing) if missing else []  # row-level security decides what comes back

@@ -210,12 +210,13 @@ class TeamServer:
         """Delete ``content_ids`` where the policies allow it (own memories, or a maintained
         project's): ``{deleted: [...], refused: [...]}`` (refused: still there, not ours to remove)."""
         if not content_ids:
-            return {"deleted": [], "refused": []}
-        deleted = [r[0] for r in self._run(
-            f"DELETE FROM {SCHEMA}.memories WHERE content_id = ANY(%s) RETURNING content_id", (list(content_ids),))]
+            return {"deleted": [], "deleted_keys": [], "refused": []}
+        deleted = [(r[0], r[1]) for r in self._run(
+            f"DELETE FROM {SCHEMA}.memories WHERE content_id = ANY(%s) RETURNING content_id, project_key",
+            (list(content_ids),))]
         left = [r[0] for r in self._run(
             f"SELECT content_id FROM {SCHEMA}.memories WHERE content_id = ANY(%s)", (list(content_ids),))]
-        return {"deleted": deleted, "refused": left}
+        return {"deleted": [cid for cid, _ in deleted], "deleted_keys": deleted, "refused": left}
 
     # ------------------------------------------------------------------ pull
 
@@ -254,17 +255,37 @@ class TeamServer:
     # ------------------------------------------------------------------ search
 
     def keyword_search(self, query: str, keys: list[str], limit: int) -> list[tuple[str, float]]:
-        """``(content_id, rank)`` of the observations of ``keys`` matching ``query`` (websearch
-        syntax, any word), best first."""
-        words = [w for w in _terms(query)]
+        """``(content_id, rank)`` of the observations of ``keys`` matching ``query``, best first.
+
+        All of the query's words first; when that finds fewer than ``limit``, any of them. Each
+        pass ranks at most the newest :data:`RANK_WINDOW` matches (``ts_rank_cd`` reads every
+        ranked row's ``tsv``, so an unbounded pass over a common word costs time in proportion
+        to the team's whole history; the planner walks the newest rows when the words are
+        common and the GIN index when they are rare).
+        """
+        words = _terms(query)
         if not words or not keys:
             return []
-        expression = " | ".join(words)
-        rows = self._run(
-            f"SELECT content_id, ts_rank_cd(tsv, q) AS r FROM {SCHEMA}.memories, to_tsquery('simple', %s) q"
-            " WHERE tsv @@ q AND project_key = ANY(%s) AND kind = 'observation' ORDER BY r DESC, id DESC LIMIT %s",
-            (expression, list(keys), int(limit)))
-        return [(r[0], float(r[1])) for r in rows]
+        found: dict[str, float] = {}
+        for joiner in (" & ", " | ") if len(words) > 1 else (" & ",):
+            rows = self._run(
+                f"SELECT content_id, ts_rank_cd(tsv, q) AS r FROM (SELECT content_id, tsv FROM {SCHEMA}.memories"
+                " WHERE tsv @@ to_tsquery('simple', %s) AND project_key = ANY(%s) AND kind = 'observation'"
+                " ORDER BY created_at DESC LIMIT %s) m, to_tsquery('simple', %s) q ORDER BY r DESC LIMIT %s",
+                (joiner.join(words), list(keys), RANK_WINDOW, joiner.join(words), int(limit)))
+            for cid, rank in rows:
+                if cid not in found:
+                    found[cid] = float(rank) + (1.0 if joiner == " & " else 0.0)  # every word before some words
+            if len(found) >= limit:
+                break
+        return sorted(found.items(), key=lambda kv: -kv[1])[:limit]
+
+
+# Words that carry no topic in a question ("what did we decide about stripe").
+STOPWORDS = frozenset("""a an and are as at be but by did do does for from how i in is it its of on or so that the
+this to was we were what when where which who why will with you our they there their about into than then
+""".split())
+RANK_WINDOW = 400
 
 
 def _terms(query: str) -> list[str]:
@@ -274,7 +295,7 @@ def _terms(query: str) -> list[str]:
     text = f"{query or ''} {expand_identifiers(query or '')}".lower()
     words = []
     for word in "".join(ch if ch.isalnum() else " " for ch in text).split():
-        if len(word) >= 2 and word not in words:
+        if len(word) >= 2 and word not in words and word not in STOPWORDS:
             words.append(word)
     return [f"'{w}'" for w in words[:24]]
 

@@ -161,7 +161,7 @@ class TeamSync:
                 self._publish_vectors(vectors, [m for m in upserts.values() if m["kind"] == "observation"])
             outcome = server.forget(deletes)
             if vectors is not None:
-                vectors.delete(outcome["deleted"])
+                vectors.delete(outcome["deleted_keys"])
         except TeamError as exc:
             with transaction(conn):
                 local.outbox_failed(conn, seqs, str(exc))

@@ -35,8 +35,9 @@ def pg_available() -> bool:
 
 
 class PgCluster:
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, options: str = "") -> None:
         self.host = host
+        self.options = options  # extra server settings, e.g. "-c shared_buffers=1GB" (the bench)
         self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="offmem-pg-"))
         self.data = self.root / "data"
@@ -60,7 +61,7 @@ class PgCluster:
                 raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
             pwfile.unlink()
         options = (f"-p {self.port} -k {self.root} -c listen_addresses={self.host} -c fsync=off"
-                   " -c shared_buffers=64MB -c max_connections=40")
+                   " -c shared_buffers=64MB -c max_connections=40 " + self.options)
         done = self._run(["pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w",
                           "-t", "60", "start"], timeout=90)
         if done.returncode:
