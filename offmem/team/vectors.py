@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from offmem.team.server import TeamError
@@ -23,6 +24,30 @@ def collection_name(prefix: str, key: str) -> str:
     """The collection of project ``key`` (Chroma names: 3-512 of ``[A-Za-z0-9._-]``)."""
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in (prefix or "offmem_team"))[:60]
     return f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+def exempt_from_proxies(host: str) -> None:
+    """Add ``host`` to ``NO_PROXY``/``no_proxy`` of this process: team vectors go to the configured
+    server and nowhere else, whatever ``HTTP(S)_PROXY``/``ALL_PROXY`` say (docs/security.md)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        present = [h.strip() for h in os.environ.get(name, "").split(",") if h.strip()]
+        if host not in present:
+            os.environ[name] = ",".join([*present, host])
+
+
+def _direct_session(client, timeout_s: float, verify) -> None:
+    """Give the Chroma client an HTTP session that ignores proxy variables and does not wait forever
+    (chromadb's own has no timeout: a hung server would stall publishing)."""
+    server = getattr(client, "_server", None)
+    old = getattr(server, "_session", None)
+    if old is None:
+        return
+    import httpx
+
+    kwargs = {"verify": verify} if verify is not None else {}
+    server._session = httpx.Client(timeout=httpx.Timeout(max(1.0, timeout_s * 6), connect=max(1.0, timeout_s)),
+                                   limits=getattr(server, "http_limits", httpx.Limits()), trust_env=False, **kwargs)
+    old.close()
 
 
 class TeamVectors:
@@ -45,15 +70,19 @@ class TeamVectors:
         headers = {}
         if self.team.chroma_token_env and os.environ.get(self.team.chroma_token_env):
             headers["Authorization"] = "Bearer " + os.environ[self.team.chroma_token_env]
+        exempt_from_proxies(url.hostname)  # the client's first calls happen while it is built
+        verify = str(Path(self.team.sslrootcert).expanduser()) if self.team.sslrootcert else None
         try:
-            self._client = chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https", headers=headers or None,
-                settings=chromadb.Settings(anonymized_telemetry=False))
+                settings=chromadb.Settings(anonymized_telemetry=False, chroma_server_ssl_verify=verify))
         except Exception as exc:  # noqa: BLE001 - chromadb raises many kinds; all mean "unreachable"
             raise TeamError(f"cannot reach the team's Chroma server {self.team.chroma_url}: "
                             f"{type(exc).__name__}: {exc}") from None
-        return self._client
+        _direct_session(client, float(self.team.timeout_s), verify)
+        self._client = client
+        return client
 
     def _collection(self, key: str):
         if key not in self._collections:
