@@ -218,17 +218,26 @@ def test_a_compaction_with_nothing_given_is_the_usual_block(buried, offmem_home)
 
 # ---------------------------------------------------------------------- a subagent's task
 
+def transcript_at_second_call(version: str) -> str:
+    """The captured transcript as it stood when the second subagent started: up to the Agent call."""
+    lines = (FIXTURES / f"claude-code-{version}" / "transcript-session.jsonl").read_text().splitlines(keepends=True)
+    calls = [n for n, line in enumerate(lines) if '"tool_use"' in line and '"name":"Agent"' in line]
+    assert len(calls) == 2, calls
+    return "".join(lines[:calls[1] + 1])
+
+
 def test_the_subagent_task_is_read_from_the_end_of_the_transcript(tmp_path):
     from offmem.retrieval.hook import TAIL_BYTES, subagent_task
 
     for version in VERSIONS:
-        transcript = FIXTURES / f"claude-code-{version}" / "transcript-session.jsonl"
-        assert subagent_task(str(transcript), "Explore") == "Double-check RATES: Is RATES[country] used?"
+        transcript = tmp_path / f"{version}.jsonl"
+        transcript.write_text(transcript_at_second_call(version))
+        assert subagent_task(str(transcript), "Explore") == "Is RATES[country] used?"
     # a long transcript: only its end is read, the cut first line is skipped
-    source = (FIXTURES / "claude-code-2.1.332" / "transcript-session.jsonl").read_text()
+    source = transcript_at_second_call("2.1.332")
     long = tmp_path / "long.jsonl"
     long.write_text("x" * (TAIL_BYTES * 3) + "\n" + source)
-    assert subagent_task(str(long), "Explore") == "Double-check RATES: Is RATES[country] used?"
+    assert subagent_task(str(long), "Explore") == "Is RATES[country] used?"
     # parallel calls in one message: those of the starting agent's type
     record = {"type": "assistant", "message": {"id": "m1", "role": "assistant", "content": [
         {"type": "tool_use", "id": "t1", "name": "Task", "input": {"description": "Plan it", "prompt": "Plan the VAT API",
@@ -237,8 +246,8 @@ def test_the_subagent_task_is_read_from_the_end_of_the_transcript(tmp_path):
                                                                     "subagent_type": "Explore"}}]}}
     parallel = tmp_path / "parallel.jsonl"
     parallel.write_text(source + json.dumps(record) + "\n")
-    assert subagent_task(str(parallel), "Plan") == "Plan it: Plan the VAT API"
-    assert subagent_task(str(parallel), "other") == "Plan it: Plan the VAT API\nFind it: Find vat()"
+    assert subagent_task(str(parallel), "Plan") == "Plan the VAT API"
+    assert subagent_task(str(parallel), "other") == "Plan the VAT API\nFind vat()"
 
 
 def test_the_subagent_task_never_blocks_or_raises(tmp_path):
@@ -252,3 +261,19 @@ def test_the_subagent_task_never_blocks_or_raises(tmp_path):
     broken.write_bytes(b'{"type": "assistant", "tool_use" "Agent"\n\xff\xfe"tool_use" "Agent"\n')
     for path in (str(fifo), str(tmp_path), str(broken), str(tmp_path / "missing.jsonl"), "relative.txt", None, 7):
         assert subagent_task(path, "Explore") == ""
+
+
+def test_an_agent_call_of_an_earlier_turn_is_not_the_task(tmp_path):
+    """Claude Code writes its transcript asynchronously: when the starting subagent's call is not
+    there yet, the latest call there belongs to an earlier turn (a prompt came after it) and is
+    not taken for its task."""
+    from offmem.retrieval.hook import subagent_task
+
+    source = transcript_at_second_call("2.1.332")
+    later = tmp_path / "later.jsonl"
+    prompt = {"type": "user", "isSidechain": False, "message": {"role": "user", "content": "Now update the docs"}}
+    later.write_text(source + json.dumps(prompt) + "\n")
+    assert subagent_task(str(later), "Explore") == ""
+    meta = dict(prompt, isMeta=True)
+    later.write_text(source + json.dumps(meta) + "\n")
+    assert subagent_task(str(later), "Explore") == "Is RATES[country] used?"

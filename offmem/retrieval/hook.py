@@ -109,11 +109,12 @@ def prompt_time_context(project: str, session_id: str, prompt: str) -> str | Non
 TAIL_BYTES = 256 * 1024  # how much of the transcript's end is read for the subagent's task
 TASK_MAX_CHARS = 2000
 AGENT_TOOLS = ("Agent", "Task")  # Task before Claude Code 2.1.63
+TASK_WAITS = (0, 0.02, 0.05, 0.1)  # seconds before each read of the transcript
 
 
 def subagent_task(transcript_path, agent_type) -> str:
-    """What the main agent asked of the subagent that is starting: the ``description`` and
-    ``prompt`` of the Agent (or Task) calls of its latest message that calls one, those of
+    """What the main agent asked of the subagent that is starting: the ``prompt`` (else the
+    ``description``) of the Agent (or Task) calls of its latest message that calls one, those of
     ``agent_type`` when some are ("" when the transcript has none)."""
     if not isinstance(transcript_path, str) or not transcript_path.endswith(".jsonl"):
         return ""
@@ -148,6 +149,8 @@ def subagent_task(transcript_path, agent_type) -> str:
         if b'"tool_use"' not in line or not any(b'"%s"' % name.encode() in line for name in AGENT_TOOLS):
             if message_id is not None and line.strip():
                 break  # the records of that message are contiguous
+            if message_id is None and _is_prompt_line(line):
+                return ""  # the latest call is of an earlier turn: this one's is not written yet
             continue
         try:
             record = fastjson.loads(line.decode("utf-8", "replace"))
@@ -163,11 +166,21 @@ def subagent_task(transcript_path, agent_type) -> str:
         calls[:0] = [b.get("input") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"
                      and b.get("name") in AGENT_TOOLS and isinstance(b.get("input"), dict)]
     mine = [c for c in calls if c.get("subagent_type") == agent_type] or calls
-    parts = []
-    for call in mine:
-        words = [str(call.get(key) or "").strip() for key in ("description", "prompt")]
-        parts.append(": ".join(w for w in words if w))
+    # the prompt is the task (the description, a few words of it, only dilutes the lookup's terms)
+    parts = [str(call.get("prompt") or "").strip() or str(call.get("description") or "").strip() for call in mine]
     return "\n".join(p for p in parts if p)[:TASK_MAX_CHARS]
+
+
+def _is_prompt_line(line: bytes) -> bool:
+    """A transcript line holding a prompt (typed, or Claude Code's own for a new turn)."""
+    if b'"user"' not in line or b'"tool_result"' in line:
+        return False
+    try:
+        record = fastjson.loads(line.decode("utf-8", "replace"))
+    except ValueError:
+        return False
+    return (isinstance(record, dict) and record.get("type") == "user" and not record.get("isMeta")
+            and not record.get("isCompactSummary") and not record.get("isSidechain"))
 
 
 def latest_prompt(home: str, session_id: str) -> str:
@@ -191,8 +204,14 @@ def subagent_context(project: str, payload: dict) -> str | None:
     started = time.monotonic()
     home = data_home()
     session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else ""
-    task = subagent_task(payload.get("transcript_path"), payload.get("agent_type"))
+    task = ""
+    for pause in TASK_WAITS:  # Claude Code writes its transcript asynchronously
+        time.sleep(pause)
+        task = subagent_task(payload.get("transcript_path"), payload.get("agent_type"))
+        if task:
+            break
     if not task and session_id:
+        log(home, "the subagent's task is not in the transcript; its memories are looked up for the latest prompt")
         task = latest_prompt(home, session_id)
     if not task:
         return None
