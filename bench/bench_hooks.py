@@ -119,6 +119,16 @@ def main() -> None:
         ]
         tool = timed_runs(hook, post_payloads, env)
         tool_script = timed_runs(script, [p.replace(b"toolu_bench", b"toolu_script") for p in post_payloads], env)
+        # the Claude Code plugin's route: sh launcher -> the recorded interpreter (offmem.install.record_runtime)
+        from offmem.install import record_runtime
+
+        record_runtime()
+        plugin_root = Path(__file__).resolve().parent.parent / "plugins" / "offmem"
+        (Path(tmp) / "user").mkdir()
+        plugin_env = {**env, "HOME": str(Path(tmp) / "user"), "CLAUDE_PLUGIN_ROOT": str(plugin_root),
+                      "CLAUDE_PROJECT_DIR": tmp}
+        tool_plugin = timed_runs(["sh", str(plugin_root / "scripts" / "launch"), "hook", "PostToolUse"],
+                                 [p.replace(b"toolu_bench", b"toolu_plugin") for p in post_payloads], plugin_env)
         bare_s = timed_runs([sys.executable, "-S", "-c", "pass"], [b""] * args.runs, env)
 
         fill_start = time.perf_counter()
@@ -141,12 +151,15 @@ def main() -> None:
     print(f"{'case':<44}{'median ms':>10}{'p95 ms':>10}{'x bare (median)':>17}{'CPU ms (median)':>17}")
     rows = [("python -c pass", bare), ("python -S -c pass", bare_s),
             ("PostToolUse hook, installed form (-S)", tool), ("PostToolUse hook, offmem-hook script", tool_script),
+            ("PostToolUse hook, plugin launcher", tool_plugin),
             (f"SessionStart hook ({args.observations:,} observations)", session_start)]
     for label, times in rows:
         med, p95 = describe(times)
         print(f"{label:<44}{med:>10.1f}{p95:>10.1f}{med / b_med:>17.2f}{cpu_median(times):>17.1f}")
     print(f"(store filled in {fill_s:.1f} s; injected context {estimate_tokens(context)} estimated tokens, "
           f"{len(context)} chars)")
+    p_med = describe(tool_plugin)[0]
+    print(f"plugin launcher: {p_med / b_med:.2f}x bare, {p_med - t_med:+.1f} ms against the installed form")
     print(f"targets: PostToolUse median <= 1.5x bare -> {'MET' if t_med <= 1.5 * b_med else 'MISSED'}; "
           f"SessionStart p95 <= 100 ms -> {'MET' if s_p95 <= 100 else 'MISSED'}")
 

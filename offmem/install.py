@@ -408,9 +408,9 @@ def record_runtime() -> dict:
     for value in (sys.executable, hook):
         if "\n" in value or "\r" in value:
             raise InstallError(f"cannot record {value!r} for the plugin: a line break in the path")
-    text = ("# offmem runtime: written by `offmem install` and `offmem setup`; read by the Claude Code\n"
-            "# plugin's launcher (plugins/offmem/scripts/launch), which runs these files isolated\n"
-            f"python={sys.executable}\nhook={hook}\nflags={' '.join(flags)}\n")
+    text = (f"python={sys.executable}\nhook={hook}\nflags={' '.join(flags)}\n"  # the keys first: the reader stops
+            "# offmem runtime: written by `offmem install` and `offmem setup`; read by the Claude Code\n"
+            "# plugin's launcher (plugins/offmem/scripts/launch), which runs these files isolated\n")
     try:
         if not path.exists() or path.read_text("utf-8") != text:
             _make_dirs(path.parent, 0o700)

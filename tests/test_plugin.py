@@ -102,11 +102,12 @@ def test_marketplace_lists_the_plugin_folder_and_the_versions_agree():
     assert "hooks" not in manifest and "mcpServers" not in manifest  # auto-loaded; declaring them runs them twice
 
 
-def test_the_plugin_folder_is_small_and_holds_no_python():
+def test_the_plugin_folder_is_small():
     """Claude Code copies the plugin's whole folder into its cache: the repository root (with a
     user's .venv, .cache and models) would be gigabytes; this folder is a few files."""
     files = sorted(str(p.relative_to(PLUGIN)) for p in PLUGIN.rglob("*") if p.is_file())
-    assert files == [".claude-plugin/plugin.json", ".mcp.json", "README.md", "hooks/hooks.json", "scripts/launch"]
+    assert files == [".claude-plugin/plugin.json", ".mcp.json", "README.md", "hooks/hooks.json", "scripts/hook.py",
+                     "scripts/launch"]
     assert sum((PLUGIN / f).stat().st_size for f in files) < 32_000
     assert not (REPO / "hooks").exists() and not (REPO / ".mcp.json").exists()  # nothing beside offmem/hooks/
 
@@ -158,19 +159,25 @@ def test_the_install_command_comes_from_the_marketplace_the_plugin_was_installed
     assert f"install it with: sh {market}/scripts/setup.sh" in context
 
 
-def test_the_launcher_steps_aside_while_offmem_hooks_are_in_a_settings_file(offmem_home, project):
-    record_runtime()
-    install_hooks("user")
-    done = launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project)
+@pytest.mark.parametrize("found", ["recorded", "on PATH"])
+def test_the_launcher_steps_aside_while_offmem_hooks_are_in_a_settings_file(offmem_home, project, found):
+    install_hooks("user")  # records the runtime too
+    path = BARE_PATH
+    if found == "on PATH":
+        (offmem_home / "runtime").unlink()
+        path = f"{Path(sys.executable).parent}:{BARE_PATH}"
+    done = launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project, path=path)
     assert (done.returncode, done.stdout) == (0, b"")
     assert stored_events(offmem_home) == []
     settings_path("user").unlink()
     install_hooks("project", str(project))  # <project>/.claude/settings.json
-    launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project)
+    launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project, path=path)
     assert stored_events(offmem_home) == []
     (project / ".claude" / "settings.json").unlink()
-    launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project)
-    assert stored_events(offmem_home) == [("PostToolUse", "Read")]
+    if found == "on PATH":
+        (offmem_home / "runtime").unlink()
+    done = launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project, path=path)
+    assert stored_events(offmem_home) == [("PostToolUse", "Read")], done.stderr
 
 
 def test_without_a_record_the_launcher_runs_offmem_hook_from_path_isolated(offmem_home, project, tmp_path):
