@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,10 @@ def test_the_launcher_runs_the_recorded_offmem(offmem_home, project):
 
 
 def test_without_offmem_session_start_says_how_to_install_it_and_nothing_else_does(offmem_home, project):
+    began = time.monotonic()
     start = launch(["hook", "SessionStart"], payload("SessionStart"), project)
     assert start.returncode == 0, start.stderr
+    assert time.monotonic() - began < 2  # a few shell built-ins and dirname calls
     out = json.loads(start.stdout)
     context = out["hookSpecificOutput"]["additionalContext"]
     assert out["hookSpecificOutput"]["hookEventName"] == "SessionStart"
@@ -218,14 +221,19 @@ def test_nothing_from_the_opened_project_is_imported_by_the_recorded_hook(offmem
     assert not marker.exists(), marker.read_text()
 
 
-def test_the_plugin_mcp_server_is_the_recorded_offmem(offmem_home, project):
+@pytest.mark.parametrize("found", ["recorded", "on PATH"])
+def test_the_plugin_mcp_server_is_the_installed_offmem(offmem_home, project, found):
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    record_runtime()
+    path = BARE_PATH
+    if found == "recorded":
+        record_runtime()
+    else:
+        path = f"{Path(sys.executable).parent}:{BARE_PATH}"
     params = StdioServerParameters(
         command="sh", args=[str(LAUNCHER), "mcp"], cwd=str(project),
-        env={"PATH": BARE_PATH, "HOME": os.environ["HOME"], "OFFMEM_HOME": str(offmem_home),
+        env={"PATH": path, "HOME": os.environ["HOME"], "OFFMEM_HOME": str(offmem_home),
              "OFFMEM_WORKER_AUTOSTART": "0", "OFFMEM_EMBEDDER_BACKEND": "none",
              "CLAUDE_PLUGIN_ROOT": str(PLUGIN), "CLAUDE_PROJECT_DIR": str(project)})
 
