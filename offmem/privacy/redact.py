@@ -357,7 +357,7 @@ def _looks_like_path(token: str) -> bool:
 
 
 def _path_part(part: str) -> bool:
-    """``include``, ``nvtx3``, ``components``, ``UserProfile``: a name, not a random run."""
+    """``include``, ``nvtx3``, ``components``, ``InvoiceLine``: a name, not a random run."""
     if len(part) < 8:
         return bool(_SHORT_NAME.fullmatch(part))
     if len(part) < 24 and _LOWER_NAME.fullmatch(part):  # a random run of base64 is rarely all lower case

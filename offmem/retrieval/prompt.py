@@ -11,8 +11,8 @@ the cosine similarity of its embedding to the prompt's (0 without an embedder,
 and for summaries), plus the share of the prompt's topic words it contains, each
 word weighted by its rarity (inverse document frequency over the store), so
 "test" or "fix" count for little and ``parse_order`` for much; a candidate that
-holds an identifier of the prompt verbatim (``SPOTTER_OTEL_ENABLED``,
-``useTodos``) gets one more. A candidate passes with a score of at least
+holds an identifier of the prompt verbatim (``LEDGER_SYNC_TIMEOUT``,
+``useDraftStore``) gets one more. A candidate passes with a score of at least
 ``MIN_SCORE`` and at least two topic words (all of them when the topic has
 fewer), or with a similarity of at least ``MIN_SIMILARITY`` that stands out from
 the median similarity of the prompt's candidates by ``SIMILARITY_MARGIN``
@@ -117,7 +117,7 @@ def share(weights: dict[str, float], matched: list[str]) -> float:
 
 
 def prompt_identifiers(prompt: str) -> list[str]:
-    """Identifiers the prompt names as written (``SPOTTER_OTEL_ENABLED``, ``useTodos``, ``cart/vat.py``), lowercased."""
+    """Identifiers the prompt names as written (``LEDGER_SYNC_TIMEOUT``, ``useDraftStore``, ``cart/vat.py``), lowercased."""
     found = (t.strip("`'\",;:!?()[]{}<>").rstrip(".") for t in (prompt or "").split())
     return list(dict.fromkeys(t.lower() for t in found if _is_identifier(t)))
 
