@@ -35,7 +35,8 @@ Scripted behaviour
   messages already in the request's ``messages``; so a retried request gets the
   same answer, and each new conversation starts at turn 0. A turn is either a
   ``str`` (final text, ``stop_reason: end_turn``) or a list of :class:`ToolCall`
-  (``stop_reason: tool_use``). Past the end of the script the answer is
+  (``stop_reason: tool_use``); such a list may also hold ``str`` items, sent as
+  text blocks in their place (the agent explaining itself before a tool call). Past the end of the script the answer is
   ``done_text``. Call :meth:`FakeAnthropic.set_script` before each ``claude -p``
   run; it also starts a new *run* number that recorded requests are tagged with.
 * **Side requests.** A request without ``tools`` (titles, summaries, quota
@@ -74,7 +75,7 @@ class ToolCall:
     input: dict[str, Any]
 
 
-Turn = Union[str, list[ToolCall]]
+Turn = Union[str, list[Union[ToolCall, str]]]
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,9 @@ class FakeAnthropic:
 def _check_turn(turn: Turn) -> None:
     if isinstance(turn, str):
         return
-    if not turn or not all(isinstance(call, ToolCall) for call in turn):
-        raise TypeError(f"a script turn is a str or a non-empty list of ToolCall, got {turn!r}")
+    calls = [call for call in turn if isinstance(call, ToolCall)] if isinstance(turn, list) else []
+    if not calls or not all(isinstance(call, (ToolCall, str)) for call in turn):
+        raise TypeError(f"a script turn is a str or a list of ToolCall (and text) with a ToolCall, got {turn!r}")
 
 
 def _turn_for(script: list[Turn], messages: list[Any], done_text: str) -> Turn:
@@ -273,6 +275,7 @@ def _content_blocks(answer: Reply | list[ToolCall]) -> list[dict[str, Any]]:
     if isinstance(answer, Reply):
         return [{"type": "text", "text": answer.text}]
     return [
+        {"type": "text", "text": call} if isinstance(call, str) else
         {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": call.name, "input": call.input}
         for call in answer
     ]
