@@ -65,7 +65,11 @@ def install(
     mcp: bool = typer.Option(True, help="Also register the offmem MCP server for Claude Code (user scope)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Register offmem's hooks in Claude Code's settings (idempotent, with a backup)."""
+    """Register offmem's hooks in Claude Code's settings (idempotent, with a backup).
+
+    With offmem's Claude Code plugin enabled, writes no hooks (and takes out earlier ones):
+    it records this offmem in $OFFMEM_HOME/runtime, which the plugin runs.
+    """
     try:
         result = memory().install(scope, mcp=mcp)
     except OffmemError as exc:
