@@ -133,7 +133,7 @@ def test_without_offmem_session_start_says_how_to_install_it_and_nothing_else_do
     context = out["hookSpecificOutput"]["additionalContext"]
     assert out["hookSpecificOutput"]["hookEventName"] == "SessionStart"
     # the plugin inside this checkout: the command is this checkout's setup script
-    assert f"install it with: sh {REPO}/scripts/setup.sh" in context
+    assert f"install it with: bash {REPO}/scripts/setup.sh" in context
     assert out["systemMessage"] == context
     for args, data in ((["hook", "PostToolUse"], payload("PostToolUse", "Read")),
                        (["hook", "UserPromptSubmit"], payload("UserPromptSubmit")),
@@ -159,7 +159,7 @@ def test_the_install_command_comes_from_the_marketplace_the_plugin_was_installed
     }, indent=2))
     done = launch(["hook", "SessionStart"], payload("SessionStart"), project, env={"CLAUDE_PLUGIN_ROOT": str(cached)})
     context = json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
-    assert f"install it with: sh {market}/scripts/setup.sh" in context
+    assert f"install it with: bash {market}/scripts/setup.sh" in context
 
 
 @pytest.mark.parametrize("found", ["recorded", "on PATH"])

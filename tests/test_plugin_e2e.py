@@ -156,7 +156,7 @@ def test_installed_from_a_local_marketplace_the_plugin_captures_and_remembers(cl
     alone = run_claude("hi", cwd=w["project"], home=w["home"], base_url=w["fake"].base_url, offmem_home=w["data"],
                        timeout=180, binary=claude_bin, extra_env=bare)
     assert alone.returncode == 0, alone.describe()
-    assert f"install it with: sh {w['market']}/scripts/setup.sh" in w["fake"].agent_requests()[-1].dumps()
+    assert f"install it with: bash {w['market']}/scripts/setup.sh" in w["fake"].agent_requests()[-1].dumps()
     assert query(w, "SELECT count(*) FROM events") in ([], [(0,)])
 
     installed = offmem(w, "install", "--json")
