@@ -60,6 +60,9 @@ class PgCluster:
             if done.returncode:
                 raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
             pwfile.unlink()
+            if not self.host.startswith("127."):  # initdb allows loopback only: let this address in
+                with open(self.data / "pg_hba.conf", "a") as fh:
+                    fh.write(f"host all all {self.host}/32 scram-sha-256\n")
         options = (f"-p {self.port} -k {self.root} -c listen_addresses={self.host} -c fsync=off"
                    " -c shared_buffers=64MB -c max_connections=40 " + self.options)
         done = self._run(["pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w",

@@ -4,7 +4,8 @@
  * reaches the network: connect, sendto and sendmsg to an address that is not
  * loopback, and name lookups (getaddrinfo, gethostbyname*) of a name that is not
  * local. Each attempt is appended to the file named by $NETGUARD_LOG and refused
- * (ECONNREFUSED / "host not found"); loopback and Unix sockets pass untouched.
+ * (ECONNREFUSED / "host not found"); loopback and Unix sockets pass untouched, and so does
+ * an "ip:port" listed in $NETGUARD_ALLOW (the servers a test configured, nothing more).
  * $NETGUARD_LOADS, when set, gets one line per process that loaded the guard.
  */
 #define _GNU_SOURCE
@@ -56,6 +57,20 @@ __attribute__((constructor)) static void announce(void) {
     }
 }
 
+/* 1 when "ip:port" (as allowed() formats it) is listed in $NETGUARD_ALLOW (comma-separated):
+ * the exact servers a test configured, e.g. a team store on this machine's LAN address. */
+static int listed(const char *text) {
+    const char *list = getenv("NETGUARD_ALLOW");
+    size_t len = strlen(text);
+    while (list && *list) {
+        const char *end = strchr(list, ',');
+        size_t n = end ? (size_t)(end - list) : strlen(list);
+        if (n == len && !strncmp(list, text, n)) return 1;
+        list = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 /* 1 when the address may be reached: loopback, unspecified (this host), Unix or other families. */
 static int allowed(const struct sockaddr *addr, socklen_t len, char *text, size_t size) {
     snprintf(text, size, "?");
@@ -66,7 +81,7 @@ static int allowed(const struct sockaddr *addr, socklen_t len, char *text, size_
         char host[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
         snprintf(text, size, "%s:%d", host, ntohs(in->sin_port));
-        return (ip >> 24) == 127 || ip == 0;
+        return (ip >> 24) == 127 || ip == 0 || listed(text);
     }
     if (addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
@@ -74,8 +89,8 @@ static int allowed(const struct sockaddr *addr, socklen_t len, char *text, size_
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
         snprintf(text, size, "[%s]:%d", host, ntohs(in6->sin6_port));
         if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) return 1;
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return in6->sin6_addr.s6_addr[12] == 127;
-        return 0;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return in6->sin6_addr.s6_addr[12] == 127 || listed(text);
+        return listed(text);
     }
     return 1;
 }

@@ -41,11 +41,17 @@ def _local_host(host) -> bool:
     return False
 
 
+def _listed(host, port) -> bool:
+    """``host:port`` is in ``$NETGUARD_ALLOW`` (comma-separated): a server the test configured."""
+    allowed = os.environ.get("NETGUARD_ALLOW", "")
+    return bool(allowed) and f"{str(host).strip('[]')}:{port}" in allowed.split(",")
+
+
 def _guard(what, address):
     host = address[0] if isinstance(address, tuple) and address else None
     if isinstance(address, (str, bytes)) or host is None:  # a Unix socket path
         return
-    if not _local_host(host):
+    if not _local_host(host) and not _listed(host, address[1] if len(address) > 1 else ""):
         if _LOG:
             _write(_LOG, f"py-{what} {host}:{address[1] if len(address) > 1 else ''} pid={os.getpid()}")
         raise ConnectionRefusedError(f"network guard: no connection to {host} in tests")
@@ -71,7 +77,8 @@ def sendto(self, data, *args):
 
 
 def getaddrinfo(host, *args, **kwargs):
-    if not _local_host(host):
+    listed_hosts = {entry.rsplit(":", 1)[0] for entry in os.environ.get("NETGUARD_ALLOW", "").split(",") if entry}
+    if not _local_host(host) and str(host).strip("[]") not in listed_hosts:
         if _LOG:
             _write(_LOG, f"py-getaddrinfo {host} pid={os.getpid()}")
         raise socket.gaierror(socket.EAI_NONAME, f"network guard: no lookup of {host} in tests")
