@@ -34,14 +34,33 @@ ensure_torch() {
 }
 
 ensure_offmem() {
-    local extras="$1"
-    log "installing offmem[$extras] (llama-cpp-python compiles from source the first time: ~4-7 min on 2 cores)"
+    # $1: extras, comma-separated ("" for the default install: no PyTorch, see pyproject.toml)
+    local extras="$1" spec="$ROOT"
+    [ -n "$extras" ] && spec="$ROOT[$extras]"
+    log "installing offmem${extras:+[$extras]} (llama-cpp-python compiles from source the first time: ~4-7 min on 2 cores)"
     # editable_mode=compat (the checkout on sys.path through a .pth file) is given to offmem's
     # requirement only: as a global --config-settings it would also reach llama-cpp-python's
     # build backend, scikit-build-core, which rejects unknown settings ("Unrecognized options
     # in config-settings: editable_mode") whenever the wheel is not already in pip's cache.
     CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip install -q \
-        -r <(printf -- '-e %s[%s] --config-settings editable_mode=compat\n' "$ROOT" "$extras")
+        -r <(printf -- '-e %s --config-settings editable_mode=compat\n' "$spec")
+}
+
+ensure_offline_wheelhouse() {
+    # $1: a folder. Every wheel offmem's default install needs on this Python, plus setuptools
+    # (offmem's build backend), so that `offmem bundle --find-links DIR --no-index` builds a
+    # bundle from the checkout with no index. pip builds llama-cpp-python's wheel here from its
+    # wheel cache (filled by ensure_offmem on this Python), so nothing compiles twice. Redone
+    # when pyproject.toml changes.
+    local folder="$1" stamp
+    stamp="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+    if [ ! -f "$folder/.offmem-deps-$stamp" ]; then
+        log "collecting the wheels of offmem's default install into $folder (for the offline bundle tests)"
+        rm -rf "$folder" && mkdir -p "$folder"
+        CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip wheel -q -w "$folder" "$ROOT" "setuptools>=68"
+        rm -f "$folder"/offmem-*.whl   # the tests build offmem's own wheel from the checkout they run
+        touch "$folder/.offmem-deps-$stamp"
+    fi
 }
 
 ensure_packaged_models() {

