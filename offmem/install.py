@@ -458,6 +458,28 @@ def enabled_plugin(scope: str = "user", project: str | None = None) -> list[dict
     return found
 
 
+def plugin_copies(key: str) -> list[Path]:
+    """The folders Claude Code installed plugin ``key`` into, by ``~/.claude/plugins/installed_plugins.json``
+    (one per scope it is installed in; ``[]`` when it is not installed or the file is unreadable)."""
+    index = Path(os.environ.get("HOME") or Path.home()) / ".claude" / "plugins" / "installed_plugins.json"
+    try:
+        plugins = _read(index).get("plugins")
+    except InstallError:
+        return []
+    entries = plugins.get(key) if isinstance(plugins, dict) else None
+    return [Path(e["installPath"]) for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and isinstance(e.get("installPath"), str)]
+
+
+def plugin_copy_events(folder: Path) -> list[str]:
+    """The events an installed copy of the plugin registers (its ``hooks/hooks.json``)."""
+    try:
+        hooks = _read(folder / "hooks" / "hooks.json").get("hooks")
+    except InstallError:
+        return []
+    return list(hooks) if isinstance(hooks, dict) else []
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["plugin-hooks"]:
         print(json.dumps(plugin_hooks(), indent=2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -280,6 +281,20 @@ def test_a_project_scope_install_sees_the_plugin_enabled_in_the_project(offmem_h
     assert install_hooks("user")["plugin"] == []
 
 
+def install_copy(key: str = "offmem@offmem", events=None) -> Path:
+    """What ``claude plugin install`` leaves: a copy of the plugin folder and its entry in installed_plugins.json."""
+    plugins = Path(os.environ["HOME"]) / ".claude" / "plugins"
+    folder = plugins / "cache" / key.partition("@")[2] / "offmem" / "0.1.0"
+    shutil.copytree(PLUGIN, folder, dirs_exist_ok=True)
+    if events is not None:
+        hooks = json.loads((folder / "hooks" / "hooks.json").read_text())
+        hooks["hooks"] = {e: g for e, g in hooks["hooks"].items() if e in events}
+        (folder / "hooks" / "hooks.json").write_text(json.dumps(hooks))
+    (plugins / "installed_plugins.json").write_text(json.dumps(
+        {"version": 2, "plugins": {key: [{"scope": "user", "installPath": str(folder), "version": "0.1.0"}]}}))
+    return folder
+
+
 def doctor_rows(project: Path) -> list[dict]:
     done = run_offmem("doctor", "--json", cwd=project)
     return [row for row in json.loads(done.stdout)["checks"] if row["name"] in ("hooks", "hook command", "mcp server")]
@@ -292,6 +307,7 @@ def test_doctor_reports_which_route_captures(offmem_home, project):
     assert rows[0]["status"] == "ok" and rows[0]["detail"].startswith("route: settings file, user scope")
 
     enable_plugin(user)  # the plugin added after the settings install: both are set up
+    install_copy()
     rows = doctor_rows(project)
     assert rows[0]["status"] == "warn" and "step aside" in rows[0]["detail"], rows
     assert rows[0]["fix"] == "offmem uninstall"
@@ -305,3 +321,21 @@ def test_doctor_reports_which_route_captures(offmem_home, project):
     (offmem_home / "runtime").unlink()
     rows = doctor_rows(project)
     assert rows[0]["status"] == "fail" and rows[0]["fix"].startswith("offmem install")
+
+
+def test_doctor_names_a_plugin_enabled_but_not_installed_or_older_than_offmem(offmem_home, project):
+    enable_plugin(settings_path("user"))
+    run_offmem("install", cwd=project)
+    rows = doctor_rows(project)
+    assert rows[0]["status"] == "fail" and "no installed copy" in rows[0]["detail"], rows
+    assert rows[0]["fix"] == "claude plugin install offmem@offmem"
+
+    install_copy(events=["SessionStart", "PostToolUse", "Stop"])  # a copy of an older offmem
+    rows = doctor_rows(project)
+    statuses = [(r["name"], r["status"]) for r in rows]
+    assert statuses[:3] == [("hooks", "ok"), ("hooks", "warn"), ("hook command", "ok")], rows
+    assert "does not register PostToolUseFailure" in rows[1]["detail"]
+    assert rows[1]["fix"] == "claude plugin marketplace update offmem && claude plugin update offmem@offmem"
+
+    install_copy()
+    assert [r["status"] for r in doctor_rows(project)] == ["ok", "ok", "ok"]

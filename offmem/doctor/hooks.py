@@ -101,6 +101,9 @@ def check_plugin(ctx: Context, plugin: list[dict]) -> list[Check]:
     from offmem.install import read_runtime, runtime_path
 
     where = ", ".join(f"{p['plugin']} in {p['settings']}" for p in plugin)
+    copy = _plugin_copy(plugin)
+    if copy is not None and copy.status == FAIL:
+        return [copy]
     fix = "offmem install  # records this offmem for the plugin's launcher"
     record = read_runtime()
     ours = installed_hook()
@@ -111,8 +114,27 @@ def check_plugin(ctx: Context, plugin: list[dict]) -> list[Check]:
         return [Check("hooks", FAIL, f"route: plugin ({where}), but {runtime_path()} names another offmem "
                       f"({record.get('python')} {record.get('hook')}); the doctor does not run it", fix)]
     checks = [Check("hooks", OK, f"route: plugin ({where}); its launcher runs this offmem ({runtime_path()})")]
+    checks += [copy] if copy is not None else []
     checks.append(_run_hook_once([ours.program, *ours.flags, ours.launcher], ctx.settings.home, fix))
     return checks
+
+
+def _plugin_copy(plugin: list[dict]) -> Check | None:
+    """A problem with Claude Code's installed copy of the plugin: none, or one older than this offmem."""
+    from offmem.install import HOOK_EVENTS, plugin_copies, plugin_copy_events
+
+    key = plugin[0]["plugin"]
+    copies = [folder for p in plugin for folder in plugin_copies(p["plugin"]) if folder.is_dir()]
+    if not copies:
+        return Check("hooks", FAIL, f"offmem's plugin is enabled ({key} in {plugin[0]['settings']}) but Claude Code "
+                     "has no installed copy of it; nothing is captured", f"claude plugin install {key}")
+    missing = sorted(set(HOOK_EVENTS) - set(plugin_copy_events(copies[0])))
+    if missing:
+        marketplace = key.partition("@")[2]
+        return Check("hooks", WARN, f"route: plugin ({key}), but its installed copy ({copies[0]}) is older than this "
+                     f"offmem and does not register {', '.join(missing)}",
+                     f"claude plugin marketplace update {marketplace} && claude plugin update {key}")
+    return None
 
 
 def _scope_check(scope: str, path: Path, events: list[str], expected: set) -> Check:
