@@ -309,3 +309,31 @@ def test_team_traffic_goes_to_the_configured_servers_never_through_a_proxy(tmp_p
         assert recorder.seen == []
     finally:
         recorder.close()
+
+
+def test_leave_stops_sharing_and_removes_the_teams_memories_here(tmp_path, servers, devs, monkeypatch):
+    from offmem.team import admin
+    from offmem.team.sync import TeamSync
+
+    for member in ("alice", "bob"):
+        monkeypatch.setenv(f"TEAM_PW_{member.upper()}", PASSWORDS[member])
+        admin.grant(servers["pg"].admin_dsn, member, "git.lan/team/leave")
+    a, b = devs("alice", chroma=False), devs("bob", chroma=False)
+    app_a = git_repo(tmp_path / "a" / "leave", "git@git.lan:team/leave.git")
+    app_b = git_repo(tmp_path / "b" / "leave", "https://git.lan/team/leave")
+    a.json("team", "join", "--project", str(app_a))
+    b.json("team", "join", "--project", str(app_b))
+    a.memory().remember(str(app_a), "The cache key includes the locale.", title="Cache keys include the locale")
+    assert TeamSync(a.settings()).run_once()["published"] == 1
+    assert TeamSync(b.settings()).run_once()["pulled"] == 1
+    b.memory().remember(str(app_b), "Not published: B leaves first.", title="B's unpublished note")
+    assert b.json("team", "status", "--offline", "--project", str(app_b))["outbox"] == 1
+
+    left = b.json("team", "leave", "--project", str(app_b))
+    assert left["left"] and left["mirror_removed"] == 1 and left["unpublished_dropped"] == 1
+    status = b.json("team", "status", "--offline", "--project", str(app_b))
+    assert not status["joined"] and status["mirrored"] == 0 and status["outbox"] == 0
+    assert "Cache keys" not in context_of(b.hook(session_start(app_b)))
+    assert TeamSync(b.settings()).run_once()["published"] == 0  # nothing of B's leaves any more
+    b.memory().remember(str(app_b), "Still local only.", title="After leaving")
+    assert b.json("team", "status", "--offline", "--project", str(app_b))["outbox"] == 0
