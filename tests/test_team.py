@@ -115,12 +115,17 @@ def test_a_memory_of_a_reaches_b_and_an_unjoined_project_never_does(tmp_path, se
     assert status["joined"] and status["mirrored"] >= 1 and status["server"]["reachable"]
 
 
-def test_row_level_security_hides_projects_not_granted(servers):
+def test_row_level_security_hides_projects_not_granted(servers, tmp_path):
     from offmem.config import TeamSettings
-    from offmem.team.server import TeamError, TeamServer
+    from offmem.team.server import TeamError, TeamServer, read_secret
 
-    os.environ["TEAM_PW_CAROL"] = PASSWORDS["carol"]
-    carol = TeamSettings(dsn=servers["pg"].dsn("carol"), password_env="TEAM_PW_CAROL")
+    secret = tmp_path / "carol.pw"  # the password from a file this time
+    secret.write_text(PASSWORDS["carol"] + "\n")
+    secret.chmod(0o600)
+    carol = TeamSettings(dsn=servers["pg"].dsn("carol"), password_env="", password_file=str(secret))
+    assert read_secret(carol) == PASSWORDS["carol"]
+    with pytest.raises(TeamError):  # no password: refused (scram-sha-256)
+        TeamServer(TeamSettings(dsn=servers["pg"].dsn("carol"), password_env="")).open()
     alice = TeamSettings(dsn=servers["pg"].dsn("alice"), password_env="TEAM_PW_ALICE")
     os.environ["TEAM_PW_ALICE"] = PASSWORDS["alice"]
     memory = {"content_id": "rls-probe", "project_key": APP, "kind": "observation", "type": "decision",
@@ -142,8 +147,7 @@ def test_row_level_security_hides_projects_not_granted(servers):
     finally:
         with TeamServer(alice) as server:
             server.forget(["rls-probe"])
-        for key in ("TEAM_PW_CAROL", "TEAM_PW_ALICE"):
-            os.environ.pop(key, None)
+        os.environ.pop("TEAM_PW_ALICE", None)
 
 
 def test_forget_removes_from_the_team_store_for_its_author_or_a_maintainer(tmp_path, servers, devs):
