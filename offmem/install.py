@@ -233,8 +233,13 @@ def install_hooks(scope: str = "user", project: str | None = None) -> dict:
     hooks = data.get("hooks", {})
     if not isinstance(hooks, dict):
         raise InstallError(f"{path}: 'hooks' is not an object; fix it, then run the command again.")
-    runtime = record_runtime()["runtime"]  # what the plugin's launcher runs, whichever route is taken
     plugin = enabled_plugin(scope, project)
+    try:
+        runtime = record_runtime()["runtime"]  # what the plugin's launcher runs, whichever route is taken
+    except InstallError:
+        if plugin:
+            raise
+        runtime = None  # the settings route does not need it
     if plugin:
         removed = uninstall_hooks(scope, project)
         return {"scope": scope, "settings": str(path), "command": hook_command(), "backup": removed["backup"],

@@ -339,3 +339,16 @@ def test_doctor_names_a_plugin_enabled_but_not_installed_or_older_than_offmem(of
 
     install_copy()
     assert [r["status"] for r in doctor_rows(project)] == ["ok", "ok", "ok"]
+
+
+def test_an_unwritable_data_directory_fails_only_the_plugin_route(tmp_path, monkeypatch):
+    from offmem.errors import InstallError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("OFFMEM_HOME", str(blocker / "offmem"))  # cannot be created, not even by root
+    result = install_hooks("user")
+    assert result["events"] == list(HOOK_EVENTS) and result["runtime"] is None
+    enable_plugin(settings_path("user"))
+    with pytest.raises(InstallError, match="runtime"):
+        install_hooks("user")
