@@ -631,7 +631,7 @@ class Memory:
 
     def status(self, project: str) -> dict:
         """``offmem status``: hooks per scope, MCP registration, worker, counts for ``project`` and all."""
-        from offmem.install import installed_events, mcp_installed, settings_path
+        from offmem.install import enabled_plugin, installed_events, mcp_installed, settings_path
         from offmem.store.db import file_size
 
         hooks = {}
@@ -648,6 +648,7 @@ class Memory:
             "home": str(self.home),
             "project": project,
             "hooks": hooks,
+            "plugin": enabled_plugin("project", project),  # where offmem's Claude Code plugin is enabled
             "mcp_registered": mcp_installed(),
             "worker_running": self.worker_running(),
             "project_counts": counts,

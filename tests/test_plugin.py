@@ -352,3 +352,11 @@ def test_an_unwritable_data_directory_fails_only_the_plugin_route(tmp_path, monk
     enable_plugin(settings_path("user"))
     with pytest.raises(InstallError, match="runtime"):
         install_hooks("user")
+
+
+def test_status_names_the_enabled_plugin(offmem_home, project):
+    enable_plugin(settings_path("user"))
+    done = run_offmem("status", cwd=project)
+    assert "Claude Code plugin: offmem@offmem enabled" in done.stdout, done.stdout + done.stderr
+    status = json.loads(run_offmem("status", "--json", cwd=project).stdout)
+    assert status["plugin"] == [{"plugin": "offmem@offmem", "settings": str(settings_path("user"))}]

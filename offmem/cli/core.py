@@ -127,6 +127,8 @@ def status(
         for scope, info in r["hooks"].items():
             state = ", ".join(info["events"]) if info["events"] else "not installed"
             typer.echo(f"Hooks ({scope}): {state}  [{info['settings']}]")
+        for plugin in r.get("plugin") or []:
+            typer.echo(f"Claude Code plugin: {plugin['plugin']} enabled  [{plugin['settings']}]")
         typer.echo(f"MCP server registered: {'yes' if r['mcp_registered'] else 'no'}")
         typer.echo(f"Worker: {'running' if r['worker_running'] else 'not running'}")
         c = r["project_counts"] or {"sessions": 0, "observations": 0, "summaries": 0, "pending_events": 0}
