@@ -191,6 +191,61 @@ def evidence_counts(db_path: Path) -> dict | None:
     return {"items": sum(by_kind.values()), "by_kind": by_kind, "by_status": by_status}
 
 
+SEARCHABLE_SQL = ("SELECT count(*) FROM (SELECT session_id FROM summaries UNION"
+                  " SELECT session_id FROM observations WHERE origin IS NULL OR origin != 'remember')")
+
+
+def searchable_sessions(db_path: Path) -> int | None:
+    """Sessions with a memory or a summary in SQLite (keyword search finds them); None if unreadable."""
+    if not db_path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute(SEARCHABLE_SQL).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created or migrated yet, or busy
+        return None
+
+
+class SearchableWatch:
+    """Polls the data directory while the import runs: when the first session, and when every
+    session, became searchable (issue 14 item 5: the backfill's *time to searchable*, which the
+    import's total time bounds from above: it also includes the vectors)."""
+
+    def __init__(self, db_path: Path, every: float = 0.5) -> None:
+        import threading
+
+        self.db_path, self.every = db_path, every
+        self.timeline: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> "SearchableWatch":
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            n = searchable_sessions(self.db_path)
+            if n is not None and (not self.timeline or n != self.timeline[-1][1]):
+                self.timeline.append((time.perf_counter() - self._started, n))
+
+    def figures(self) -> dict:
+        final = searchable_sessions(self.db_path) or 0
+        first = next((t for t, n in self.timeline if n > 0), None)
+        every = next((t for t, n in self.timeline if n >= final), None) if final else None
+        return {"sessions": final, "first_s": round(first, 1) if first is not None else None,
+                "all_s": round(every, 1) if every is not None else None}
+
+
 def claims_of(stats: dict) -> dict:
     """The claim check's figures when the import reports them (issue 14 item 2), else nulls."""
     claims = stats.get("claims") if isinstance(stats.get("claims"), dict) else {}
@@ -250,8 +305,12 @@ def bench(args) -> dict:
 
         all_sessions = args.sessions is None
         targets = [str(corpus / "sessions")] if all_sessions else [str(p) for p in files.values()]
-        code, out, err, seconds = run(offmem + ["import-transcripts", *targets, "--json"]
-                                      + (["--rules"] if args.rules else []), env)
+        report["load"] = {"before": round(os.getloadavg()[0], 2)}
+        with SearchableWatch(Path(env["OFFMEM_HOME"]) / "offmem.db") as watch:
+            code, out, err, seconds = run(offmem + ["import-transcripts", *targets, "--json"]
+                                          + (["--rules"] if args.rules else []), env)
+        report["load"]["after_import"] = round(os.getloadavg()[0], 2)
+        report["searchable"] = watch.figures()
         try:
             stats = json.loads(out)
         except ValueError:
@@ -307,6 +366,7 @@ def bench(args) -> dict:
         report["scores"] = score_rows(rows)
         report["not_kept"] = [r["id"] for r in rows if not r["kept"]]
         report["queries"] = rows
+        report["load"]["end"] = round(os.getloadavg()[0], 2)
     finally:
         run(offmem + ["worker", "stop"], env, timeout=60)  # in case anything started one
         if not args.keep:
@@ -343,9 +403,18 @@ def print_report(r: dict) -> None:
     for kind, row in r["scores"].items():
         print(f"{kind:<12}{row['n']:>4}{row['r5']:>8.2f}{row['r10']:>8.2f}{row['kept']:>8.2f}")
     c = r["claims"]
-    claim = (f"{c['rate']:.2%} ({c['unsupported']} of {c['checked']} claims)" if c["rate"] is not None
-             else "n/a (offmem has no claim check yet)")
+    if c["rate"] is not None:
+        claim = f"{c['rate']:.2%} ({c['unsupported']} of {c['checked']} claims checked)"
+    elif c["checked"] == 0 and r.get("compressor") == "rules":
+        claim = "n/a (rules only: no model wrote anything)"
+    elif c["checked"] == 0:
+        claim = "n/a: 0 claims checked, the model wrote no text of its own (it chooses and orders clauses)"
+    else:
+        claim = "n/a (the import reported no claim check)"
     print()
+    w = r.get("searchable") or {}
+    print(f"{'time to searchable (keyword)':<34}first session {fmt(w.get('first_s'))} s, all "
+          f"{fmt(w.get('sessions'))} sessions {fmt(w.get('all_s'))} s; the import (with vectors) {i['seconds']} s")
     print(f"{'tool events/min (import)':<34}{fmt(i['tool_events_per_min'])}")
     print(f"{'stored tokens per tool event':<34}{fmt(m['tokens_per_tool_event'])}"
           f"   ({m['stored_tokens']} tokens, {fmt(m['tokens_per_memory'])} per memory)")
@@ -357,6 +426,9 @@ def print_report(r: dict) -> None:
         print(f"{'transcript items stored':<34}{e['items']}   ({kinds}; {status})")
     print(f"{'unsupported-claim rate':<34}{claim}")
     print(f"\nfacts not kept in any memory ({len(r['not_kept'])}): {' '.join(r['not_kept'])}")
+    load = r.get("load") or {}
+    print(f"load average (1 min) before the import {fmt(load.get('before'))}, after it "
+          f"{fmt(load.get('after_import'))}, at the end {fmt(load.get('end'))} (2 cores)")
     if r.get("work_dir"):
         print(f"kept the data directory: {r['work_dir']}/offmem")
 

@@ -36,6 +36,8 @@ def test_one_session_json_report_and_kept_facts_check_out(tmp_path):
     assert imp["tool_events"] == 10, imp  # the session's ten main-thread tool calls (corpus README)
     assert imp["events_by_kind"]["PostToolUseFailure"] >= 1  # `cat nonexistent.txt`
     assert imp["tool_events_per_min"] > 0
+    searchable = report["searchable"]  # time to searchable (issue 14 item 5), bounded by the import's time
+    assert searchable["sessions"] == 1 and 0 < searchable["all_s"] <= imp["seconds"] + 1, searchable
     mem = report["memories"]
     assert mem["count"] == sum(mem["by_type"].values()) > 0
     assert mem["stored_tokens"] > 0
