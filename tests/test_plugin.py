@@ -37,12 +37,12 @@ def payload(event: str, tool: str | None = None) -> dict:
 
 
 def launch(args: list[str], data: dict | bytes, project: Path, *, path: str = BARE_PATH,
-           env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+           env: dict | None = None, timeout: float = 30, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the plugin's launcher the way hooks/hooks.json does."""
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
     full = {**os.environ, "PATH": path, "CLAUDE_PLUGIN_ROOT": str(PLUGIN), "CLAUDE_PROJECT_DIR": str(project),
             **(env or {})}
-    return subprocess.run(["sh", str(LAUNCHER), *args], input=raw, capture_output=True, cwd=project,
+    return subprocess.run(["sh", str(LAUNCHER), *args], input=raw, capture_output=True, cwd=cwd or project,
                           env=full, timeout=timeout)
 
 
@@ -146,8 +146,10 @@ def test_without_offmem_session_start_says_how_to_install_it_and_nothing_else_do
     assert stored_events(offmem_home) == []
 
 
-def test_the_install_command_comes_from_the_marketplace_the_plugin_was_installed_from(offmem_home, project, tmp_path):
-    market = tmp_path / "offmem-copy"
+@pytest.mark.parametrize("folder", ["offmem-copy", "my offmem copy"])
+def test_the_install_command_comes_from_the_marketplace_the_plugin_was_installed_from(offmem_home, project, tmp_path,
+                                                                                      folder):
+    market = tmp_path / folder
     (market / "scripts").mkdir(parents=True)
     (market / "scripts" / "setup.sh").write_text("#!/bin/sh\n")
     plugins = Path(os.environ["HOME"]) / ".claude" / "plugins"
@@ -160,7 +162,8 @@ def test_the_install_command_comes_from_the_marketplace_the_plugin_was_installed
     }, indent=2))
     done = launch(["hook", "SessionStart"], payload("SessionStart"), project, env={"CLAUDE_PLUGIN_ROOT": str(cached)})
     context = json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
-    assert f"install it with: bash {market}/scripts/setup.sh" in context
+    command = f"bash {market}/scripts/setup.sh" if " " not in folder else f"bash '{market}/scripts/setup.sh'"
+    assert context.endswith(f"install it with: {command}"), context
 
 
 @pytest.mark.parametrize("found", ["recorded", "on PATH"])
@@ -204,10 +207,14 @@ def test_an_offmem_hook_inside_the_opened_project_is_never_run(offmem_home, proj
         script = folder / "offmem-hook"
         script.write_text(f"#!/bin/sh\ntouch {marker}\n")
         script.chmod(0o755)
-    for path in (f"{project / 'bin'}:{BARE_PATH}", f".:{BARE_PATH}", f":{BARE_PATH}", f"bin:{BARE_PATH}"):
-        done = launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project, path=path)
-        assert done.returncode == 0, done.stderr
-        assert not marker.exists(), path
+    for path in (f"{project / 'bin'}:{BARE_PATH}", f"{project}:{BARE_PATH}", f".:{BARE_PATH}", f":{BARE_PATH}",
+                 f"bin:{BARE_PATH}"):
+        # CLAUDE_PROJECT_DIR as given, with or without a slash; the hook run in the project or elsewhere
+        for named, cwd in ((str(project), project), (f"{project}/", project), (f"{project}/", Path("/"))):
+            done = launch(["hook", "PostToolUse"], payload("PostToolUse", "Read"), project, path=path,
+                          env={"CLAUDE_PROJECT_DIR": named}, cwd=cwd)
+            assert done.returncode == 0, done.stderr
+            assert not marker.exists(), (path, named, cwd)
 
 
 def test_nothing_from_the_opened_project_is_imported_by_the_recorded_hook(offmem_home, project, tmp_path):
