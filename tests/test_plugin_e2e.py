@@ -230,3 +230,22 @@ def test_claude_code_calls_the_plugin_mcp_server(claude_bin, world):
                for block in message["content"] if block.get("type") == "tool_result"]
     answer = json.dumps(results[-1])
     assert f"#{remembered} decision" in answer and "half-even" in answer, answer[:500]
+
+
+def test_this_checkout_as_a_marketplace_gives_a_copy_of_the_plugin_folder_only(claude_bin, world):
+    """The checkout itself (with its .venv, models and caches) added as a marketplace: Claude Code's
+    plugin store gets the plugin's few files, and nothing is written into the checkout."""
+    w = world
+    w["market"] = REPO
+    status = ["git", "status", "--porcelain", "--ignored"]
+    before = subprocess.run(status, cwd=REPO, capture_output=True, text=True)
+    install_plugin(w, claude_bin)
+    store = w["home"] / ".claude" / "plugins"
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 200_000, sorted(map(str, files))
+    (manifest,) = (store / "cache").rglob("plugin.json")
+    assert (manifest.parents[1] / "scripts" / "launch").read_bytes() == (REPO / "plugins/offmem/scripts/launch").read_bytes()
+    after = subprocess.run(status, cwd=REPO, capture_output=True, text=True)
+    new = set(after.stdout.splitlines()) - set(before.stdout.splitlines())
+    # only what Claude Code could have written (other work may change the tree meanwhile in a shared checkout)
+    assert not [line for line in new if line[3:].startswith((".claude", "plugins/"))], new
