@@ -58,3 +58,55 @@ def test_recent_sessions_prefer_substance_over_newer_bare_questions(store):
     block = build_session_context(store, project, load_settings())
     assert "render_station_table" in block["text"]
     assert "Question number 3" in block["text"]  # the newest session still shows first
+
+
+# ---------------------------------------------------------------------- "what is left?" at prompt time
+
+
+def plant_open_work(store, project: str) -> int:
+    old = add_summary(store, project, "left-open", days_ago(20), request="Make spellcheck work on a fresh checkout",
+                      learned="agent: the checker loads only when the dictionary path is set",
+                      completed="Spellchecking works once the path is set",
+                      next_steps="the toolbar's Export button still needs wiring to exportNoteAsPdf()")
+    for n in range(3):  # later sessions that left work open too take SessionStart's three places
+        add_summary(store, project, f"later-{n}", days_ago(10 - n), request=f"Polish the sidebar, part {n}",
+                    learned=f"agent: the sidebar width comes from layout token {n}",
+                    completed=f"Adjusted sidebar part {n}", next_steps=f"tune the sidebar shadow {n}")
+    return old
+
+
+def test_a_question_about_what_is_left_gets_the_open_next_steps(store, settings):
+    from offmem.retrieval import prompt_memories
+    from offmem.retrieval.session import session_start_block
+
+    project = "/home/dev/notes-app"
+    old = plant_open_work(store, project)
+    block = session_start_block(str(settings.home), project, "probe")
+    assert "exportNoteAsPdf" not in block and "shadow 2" in block
+    result = prompt_memories(store, project, "I have an hour free today. What did we leave unfinished in this app?",
+                             settings, session_id="probe")
+    assert old in result["summary_ids"] and "exportNoteAsPdf" in result["text"]
+    assert "shadow 2" not in result["text"]  # given whole at SessionStart: not repeated
+    line = next(ln for ln in result["text"].splitlines() if "exportNoteAsPdf" in ln)
+    assert line.index("next:") < line.index("asked:")  # what is left comes first
+
+
+def test_other_questions_do_not_get_open_next_steps_for_nothing(store, settings):
+    from offmem.retrieval import prompt_memories
+
+    project = "/home/dev/notes-app"
+    old = plant_open_work(store, project)
+    result = prompt_memories(store, project, "How is the markdown renderer configured for tables?", settings)
+    assert old not in result["summary_ids"] and not result["summary_ids"]
+
+
+def test_a_memory_line_shows_the_step_left_open_before_what_happened_during_it():
+    from offmem.retrieval.format import detail_line
+
+    decision = ("agent: All timestamps stay in UTC in storage and are converted only in render_station_table(), "
+                "rather than storing local times, because two stations straddle a time-zone border.")
+    obs = {"id": 11, "type": "decision", "created_at": "2026-03-02T10:00:00Z", "title": decision[7:167],
+           "facts": [decision, "agent: Still to do: the March gaps need a backfill with scripts/refill_gaps.py.",
+                     "during: Edited tidewatch/report.py: + def render_station_table(stations, tz=None):"]}
+    facts = detail_line(obs).split(" — facts: ", 1)[1]
+    assert facts.startswith("agent: Still to do: the March gaps need a backfill"), facts

@@ -103,7 +103,8 @@ def _restates(title: str, text: str) -> bool:
 #   ("changed", "renamed", "from … to …", an arrow) or of a setting (an
 #   ``ENV_VAR``, ``key=value``, a ``--flag``) scores above one without; an
 #   error's name or message adds some, and so does each identifier or path the
-#   title does not already name.
+#   title does not already name; a step left open ("still to do", "next step")
+#   ranks with a cause.
 #
 # Ties keep the stored order, so memories without such signals read as before.
 
@@ -123,6 +124,9 @@ _CHANGE_WORDS = frozenset(
     "fix fixes updated update switched switch bumped pinned upgraded downgraded reverted converted extracted "
     "migrated enabled disabled configured now".split()
 )
+# A step left open: what the next session may be asked to pick up (issue 14 item 7).
+_NEXT_PHRASES = ("still to do", "next step", "left for later", "still needs", "still need", "todo:", "to do:",
+                 "remaining", "follow-up", "follow up", "not yet", "left open", "for later")
 # Labels offmem's compressors put before a fact, by how much the fact says alone.
 _THIN_LABELS = ("output", "read", "during", "task", "starts", "sections", "todos", "in progress")
 _THIN_FORMS = ("+ ", "- ", "read ", "wrote ", "found ")
@@ -190,6 +194,8 @@ def fact_salience(fact: str, title: str = "") -> float:
         score += 1.0
     if _DECISION_WORDS.intersection(words) or "rather than" in body:
         score += 0.8
+    if any(p in body for p in _NEXT_PHRASES):
+        score += 0.9
     if _CHANGE_WORDS.intersection(words) or "→" in body or " -> " in body or ("from" in words and "to" in words):
         score += 0.6
     raw = text if outcome is None else outcome

@@ -32,6 +32,11 @@ gate, summaries, the facts chosen for the prompt and SessionStart's memories
 offered again with what it did not show, 28 of 74 and 22 questions with 34
 memories (same store; on a fresh import of the corpus: 28 of 74, 23 with 36).
 
+A prompt that asks what is left, pending or unfinished (:data:`WHATS_LEFT`) is also
+offered the open next steps of the project's newest sessions that have some (at most
+``OPEN_WORK_MAX``, not given whole to this session yet), ranked with the best candidate
+and shown next steps first: such a prompt rarely shares words with the step itself.
+
 Each memory is shown with the facts that name the prompt's words first
 (:func:`offmem.retrieval.format.rank_facts`). Memories an earlier prompt of the
 session was given (meta ``injected:<session_id>``) and memories of other projects
@@ -72,6 +77,17 @@ _STOP = frozenset(
     very was we were what when where which while who whom why will with would you your please let lets make
     need want get got thing things something earlier before previous last time again know tell show find""".split()
 )
+# A prompt that asks what is left, pending or unfinished: the open next steps of the latest
+# sessions answer it even when they share none of its words ("What did we leave unfinished?").
+WHATS_LEFT = re.compile(
+    r"\b(?:unfinished|pending|outstanding|remaining|todos?|to-dos?|next steps?|follow[- ]?ups?|deferred|"
+    r"postponed|left (?:open|over|to do|undone|off)|leftovers?|(?:still|anything|what(?:'s| is| was| else)?) "
+    r"(?:\w+ ){0,3}(?:left|open|pending)|still (?:need|needs|needed|to do|missing)|for later|"
+    r"waiting (?:on|for)|(?:what|where) (?:\w+ ){0,2}(?:next|stop|stopped|leave|left))\b",
+    re.IGNORECASE,
+)
+OPEN_WORK_MAX = 2  # sessions whose open next steps a "what is left?" prompt is offered
+OPEN_WORK_WINDOW = 12  # newest summaries looked at for them
 SUMMARY_FIELDS = (("learned", "learned"), ("next_steps", "next"), ("completed", "done"), ("investigated", "looked at"),
                   ("request", "asked"))
 
@@ -218,6 +234,11 @@ def session_injected_summaries(store, session_id: str | None) -> set[int]:
     return session_injected(store, summaries_key(session_id)) if session_id else set()
 
 
+def asks_whats_left(prompt: str) -> bool:
+    """Whether the prompt asks what is left to do, pending or unfinished (:data:`WHATS_LEFT`)."""
+    return bool(WHATS_LEFT.search(prompt or ""))
+
+
 def _summaries(store, project: str, prompt: str, terms, weights, session_id, identifiers) -> list[dict]:
     """Summaries of ``project`` (other sessions than this one, not given to it yet) that pass the gate
     on their words alone."""
@@ -231,6 +252,18 @@ def _summaries(store, project: str, prompt: str, terms, weights, session_id, ide
         if score is not None:
             chosen.append(row | {"kind": "summary", "matched": matched, "similarity": None, "gate": score})
     return chosen
+
+
+def _open_work(store, project: str, session_id) -> list[dict]:
+    """The newest sessions of ``project`` that left next steps open (not this session, not given
+    whole to it yet), newest first: what a "what is left?" prompt asks for."""
+    from offmem.store.sessions import recent_summaries
+
+    given = session_injected_summaries(store, session_id)
+    rows = [r for r in recent_summaries(store.conn, project, OPEN_WORK_WINDOW)
+            if str(r.get("next_steps") or "").strip() and r.get("id") not in given
+            and not (session_id and r.get("session_id") == session_id)]
+    return rows[:OPEN_WORK_MAX]
 
 
 class _QueryOnce:
@@ -286,6 +319,18 @@ def select(store, project: str, prompt: str, settings, exclude, embedder=None, c
                                  "gate": score, "seen_facts": seen})
     summaries = _summaries(store, project, prompt, terms, weights, session_id, identifiers)
     chosen = _leading(chosen) + _leading(summaries)
+    if asks_whats_left(prompt):
+        # open next steps rank with the best candidate (after it among equals): they answer the question
+        # whatever its words; a summary the words already found is marked and moved up the same way
+        top = max([MIN_SCORE, *(c["gate"] for c in chosen)])
+        listed = {c["id"]: c for c in chosen if c["kind"] == "summary"}
+        for row in _open_work(store, project, session_id):
+            item = listed.get(row["id"])
+            if item is None:
+                chosen.append(row | {"kind": "summary", "matched": [], "similarity": None, "gate": top,
+                                     "open_work": True})
+            else:
+                item.update(gate=max(item["gate"], top), open_work=True)
     chosen.sort(key=lambda c: -c["gate"])  # stable: among equals, the search's order
     return chosen, {"mode": found["mode"], "notes": found["notes"], "terms": terms}
 
@@ -300,10 +345,12 @@ def _leading(candidates: list[dict]) -> list[dict]:
 
 
 def summary_detail(summary: dict, terms, limit: int = 420) -> str:
-    """A session summary at prompt time: its fields that name the prompt's words first."""
+    """A session summary at prompt time: its fields that name the prompt's words first (its open
+    next steps first when it answers a "what is left?" prompt)."""
     head = f"- session {minute(summary.get('started_at') or summary.get('updated_at'))} (summary)"
     fields = [(label, str(summary.get(key) or "")) for key, label in SUMMARY_FIELDS if summary.get(key)]
-    ranked = sorted(fields, key=lambda f: -len(matched_terms(terms, {t.lower() for t in _TOKEN.findall(f[1])})))
+    ranked = sorted(fields, key=lambda f: (not (summary.get("open_work") and f[0] == "next"),
+                                           -len(matched_terms(terms, {t.lower() for t in _TOKEN.findall(f[1])}))))
     line, room = head, limit - len(head)
     for label, text in ranked:
         lead = ": " if line == head else " | "
