@@ -9,6 +9,7 @@ throwaway HOME, with its real hooks and worker.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,38 @@ def test_a_subagent_starts_with_the_memory_of_its_task(claude_bin, fake, dirs, i
     log = (dirs["data"] / "offmem.log").read_text() if (dirs["data"] / "offmem.log").exists() else ""
     assert SUBAGENT_MARK in first, f"no SubagentStart context reached the subagent; offmem.log:\n{log[-3000:]}"
     assert FACT in first.split(SUBAGENT_MARK, 1)[1], first.split(SUBAGENT_MARK, 1)[1][:600]
+
+
+def test_what_a_prompt_was_given_comes_back_after_a_compaction(claude_bin, fake, dirs, installed):
+    """A prompt is given a memory the SessionStart block does not hold; the session compacts; the
+    first request after it carries that memory again (the compaction summary need not keep it)."""
+    from offmem.retrieval.hook import EARLIER_HEADING
+
+    (dirs["data"] / "config.toml").write_text(PROMPT_TIME)
+    db_path = dirs["data"] / "offmem.db"
+    first = remember_the_vat_fix(fake, dirs, claude_bin)
+    project = query(db_path, "SELECT project FROM sessions WHERE id = ?", first)[0][0]
+    backdate_session(db_path, first, days=10)
+    flood_after(db_path, project, 400, start_days_ago=8)
+    preview = json.loads(offmem(dirs, fake, "context", "--json").stdout)
+    assert FACT not in preview["text"]  # control: the SessionStart block does not carry it
+    started = offmem(dirs, fake, "worker", "start", "--json")
+    assert started.returncode == 0, started.stderr
+
+    with session(fake, dirs, claude_bin) as live:
+        notes = str(dirs["project"] / "NOTES.md")
+        asked = fake.set_script([[ToolCall("Write", {"file_path": notes, "content": "VAT history.\n"})],
+                                 "It failed with AssertionError: 20.0."])
+        live.send("Which assertion error did the VAT check fail with before the fix?")
+        fake.set_script(["Compacted."])
+        live.send("/compact")
+        after = fake.set_script(["Going on."])
+        live.send("ok, go on")  # no topic: no prompt-time lookup
+    given = fake.requests_of("agent", run=asked)[0].dumps()
+    assert FACT in given.split("UserPromptSubmit hook additional context:", 1)[-1], "the prompt was given no memory"
+
+    first_after = fake.requests_of("agent", run=after)[0].dumps()
+    assert COMPACT_SUMMARY in first_after and START_MARK in first_after
+    block = first_after.split(START_MARK, 1)[1]
+    assert EARLIER_HEADING in block, block[:800]
+    assert FACT in block.split(EARLIER_HEADING, 1)[1]

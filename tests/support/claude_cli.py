@@ -321,7 +321,7 @@ class ClaudeSession:
 # ---------------------------------------------------------------------- a model for subagents and compaction
 
 # How the CLI's requests tell what they are for (both pinned versions): a subagent's request
-# carries this in its billing header (system block 0); a compaction's last message asks for the summary.
+# carries this in its billing header (system block 0); a compaction's last user message asks for the summary.
 SUBAGENT_MARK = "cc_is_subagent=true"
 COMPACT_MARK = "create a detailed summary"
 NOTIFICATION_MARK = "<task-notification>"  # a background agent's report, as the prompt of a turn
@@ -333,8 +333,9 @@ def request_role(body: Any) -> str:
         return "side"
     if SUBAGENT_MARK in json.dumps(body.get("system") or "")[:2000]:
         return "subagent"
-    last = (body.get("messages") or [None])[-1]
-    if COMPACT_MARK in json.dumps(last):
+    # the compaction's instruction is its last user message (2.1.332 may put a system message after it)
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    if users and COMPACT_MARK in json.dumps(users[-1]):
         return "compact"
     return "agent"
 
