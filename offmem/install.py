@@ -258,9 +258,12 @@ def install_hooks(scope: str = "user", project: str | None = None) -> dict:
 
 
 def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
+    """Take offmem's hooks out of the scope's settings file (``"plugin"``: where offmem's Claude Code
+    plugin is still enabled, which only ``claude plugin uninstall`` removes)."""
     path = settings_path(scope, project)
     if not path.exists():
-        return {"scope": scope, "settings": str(path), "removed": False, "backup": None}
+        return {"scope": scope, "settings": str(path), "removed": False, "backup": None,
+                "plugin": enabled_plugin(scope, project)}
     data = _read(path)
     before = json.dumps(data.get("hooks", {}), sort_keys=True)
     if isinstance(data.get("hooks"), dict):
@@ -271,7 +274,8 @@ def uninstall_hooks(scope: str = "user", project: str | None = None) -> dict:
             data.pop("hooks")
     removed = json.dumps(data.get("hooks", {}), sort_keys=True) != before
     backup = _write(path, data, *_new_modes(scope)) if removed else None
-    return {"scope": scope, "settings": str(path), "removed": removed, "backup": str(backup) if backup else None}
+    return {"scope": scope, "settings": str(path), "removed": removed, "backup": str(backup) if backup else None,
+            "plugin": enabled_plugin(scope, project)}
 
 
 def hook_commands(path: Path) -> list[str]:

@@ -367,3 +367,11 @@ def test_status_names_the_enabled_plugin(offmem_home, project):
     assert "Claude Code plugin: offmem@offmem enabled" in done.stdout, done.stdout + done.stderr
     status = json.loads(run_offmem("status", "--json", cwd=project).stdout)
     assert status["plugin"] == [{"plugin": "offmem@offmem", "settings": str(settings_path("user"))}]
+
+
+def test_uninstall_says_the_plugin_is_still_enabled(offmem_home, project):
+    done = run_offmem("uninstall", cwd=project)
+    assert done.returncode == 0 and "claude plugin uninstall" not in done.stdout
+    enable_plugin(settings_path("user"))
+    done = run_offmem("uninstall", cwd=project)
+    assert "`claude plugin uninstall offmem@offmem` removes it" in done.stdout, done.stdout + done.stderr

@@ -109,9 +109,13 @@ def uninstall(
         result = api.uninstall(scope, mcp=mcp)
     except OffmemError as exc:
         fail(str(exc))
-    emit(result, as_json, lambda r: typer.echo(
-        f"Hooks removed from {r['settings']}." if r["removed"] else f"No offmem hooks in {r['settings']}."
-    ))
+    def human(r: dict) -> None:
+        typer.echo(f"Hooks removed from {r['settings']}." if r["removed"] else f"No offmem hooks in {r['settings']}.")
+        for plugin in r.get("plugin") or []:
+            typer.echo(f"offmem's Claude Code plugin is still enabled ({plugin['plugin']} in {plugin['settings']}); "
+                       f"`claude plugin uninstall {plugin['plugin']}` removes it. The memory stays either way.")
+
+    emit(result, as_json, human)
 
 
 @app.command()
