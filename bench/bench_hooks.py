@@ -139,6 +139,21 @@ def main() -> None:
         session_start = timed_runs(hook, start_payloads, env)
         sample = subprocess.run(hook, input=start_payloads[0], env=env, capture_output=True, check=True).stdout
         context = json.loads(sample)["hookSpecificOutput"]["additionalContext"] if sample else ""
+        # after a compaction: the block again, plus the memories 8 prompts were given (offmem.retrieval.hook)
+        from offmem.retrieval.hook import record_injected
+
+        compact_payloads = []
+        for i in range(args.runs):
+            record_injected(str(home), f"bench-start-{i}", list(range(1, 200, 25)))
+            compact_payloads.append(json.dumps({**start, "session_id": f"bench-start-{i}", "source": "compact"}).encode())
+        compacted = timed_runs(hook, compact_payloads, env)
+        # a subagent's start with no worker running: the task is read from the transcript, no lookup
+        transcript = Path(tmp) / "transcript.jsonl"
+        lines = (FIXTURES.parent / "claude-code-2.1.332" / "transcript-session.jsonl").read_text().splitlines(True)
+        transcript.write_text("".join(lines[:max(n for n, line in enumerate(lines) if '"name":"Agent"' in line) + 1]))
+        sub = next(p for p in (json.loads(line) for line in (FIXTURES.parent / "claude-code-2.1.332"
+                   / "hook-payloads.jsonl").read_text().splitlines()) if p["hook_event_name"] == "SubagentStart")
+        subagent = timed_runs(hook, [json.dumps({**sub, "transcript_path": str(transcript)}).encode()] * args.runs, env)
 
     b_med, b_p95 = describe(bare)
     t_med, t_p95 = describe(tool)
@@ -152,7 +167,9 @@ def main() -> None:
     rows = [("python -c pass", bare), ("python -S -c pass", bare_s),
             ("PostToolUse hook, installed form (-S)", tool), ("PostToolUse hook, offmem-hook script", tool_script),
             ("PostToolUse hook, plugin launcher", tool_plugin),
-            (f"SessionStart hook ({args.observations:,} observations)", session_start)]
+            (f"SessionStart hook ({args.observations:,} observations)", session_start),
+            ("SessionStart hook, after a compaction", compacted),
+            ("SubagentStart hook, no worker", subagent)]
     for label, times in rows:
         med, p95 = describe(times)
         print(f"{label:<44}{med:>10.1f}{p95:>10.1f}{med / b_med:>17.2f}{cpu_median(times):>17.1f}")

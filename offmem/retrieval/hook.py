@@ -203,6 +203,8 @@ def subagent_context(project: str, payload: dict) -> str | None:
     """The memories for the task of the subagent a SubagentStart payload announces, else None."""
     started = time.monotonic()
     home = data_home()
+    if context_settings(home)["prompt_timeout_ms"] <= 0 or worker_address(home) is None:
+        return None  # nobody to ask: no reading, no waiting
     session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else ""
     task = ""
     for pause in TASK_WAITS:  # Claude Code writes its transcript asynchronously
