@@ -277,3 +277,11 @@ def test_an_agent_call_of_an_earlier_turn_is_not_the_task(tmp_path):
     meta = dict(prompt, isMeta=True)
     later.write_text(source + json.dumps(meta) + "\n")
     assert subagent_task(str(later), "Explore") == "Is RATES[country] used?"
+
+
+def test_a_subagent_report_keeps_nothing_private(offmem_home):
+    stop = next(p for p in captured("2.1.332") if p["hook_event_name"] == "SubagentStop" and p.get("agent_type"))
+    report = "RATES is in cart/vat.py <private>my home is 12 Elm Street</private> and nowhere else."
+    assert run_hook({**stop, "last_assistant_message": report}).returncode == 0
+    (payload,) = [row[0] for row in db_rows(offmem_home, "SELECT payload FROM events WHERE kind = 'SubagentStop'")]
+    assert "Elm Street" not in payload and "nowhere else" in payload
