@@ -38,6 +38,25 @@ What Claude Code 2.1.197 sends in ``-p`` mode with the environment below
   CLI. A SessionEnd hook still running after its ~1.5 s budget is killed with
   its whole process tree (even ``start_new_session`` children), so it must
   spawn its work and exit at once.
+
+What both versions do with the newer events, and what 2.1.332 changes (observed with
+:mod:`tests.support.capture_payloads`; payloads in ``tests/fixtures/claude-code-<version>/``):
+
+* Both fire PostToolBatch (``tool_calls``), SubagentStart (``agent_id``, ``agent_type``; not
+  the task: the Agent call is already in the main transcript when it fires), SubagentStop
+  (``agent_transcript_path``, ``last_assistant_message``, ``background_tasks``), PreCompact,
+  PostCompact (``compact_summary``) and SessionStart with ``source: "compact"``. The additional
+  context of SessionStart (compact) reaches the first request after the compaction, that of
+  SubagentStart the subagent's first request.
+* A compaction is a subagent of its own (SubagentStop with ``agent_type: ""``, its summary as
+  the message); its request carries the tools, and its last user message asks for "a detailed
+  summary". 2.1.197 refuses ``/compact`` when no tool was called yet ("Not enough messages").
+* 2.1.332 runs the Agent tool in the background unless told otherwise: the call's result is
+  ``status: "async_launched"``, the report comes in SubagentStop (the agent is among its
+  ``background_tasks``) and in a ``<task-notification>`` that opens a turn of its own
+  (UserPromptSubmit with it as the prompt). PreCompact's ``custom_instructions`` is ``null``
+  for a bare ``/compact``. StopFailure (``error``, the API error as ``last_assistant_message``)
+  fires only in a process that lives on (a stream-json session), not at the end of ``claude -p``.
 """
 
 from __future__ import annotations
