@@ -11,6 +11,7 @@ Plugin and settings-file hooks set up together still capture each event once.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -128,11 +129,20 @@ def wait_for_summary(w: dict, session_id: str) -> None:
     raise AssertionError(f"no summary of {session_id}: {log.read_text()[-2000:] if log.exists() else 'no log'}")
 
 
+def network_attempts() -> list[str]:
+    """What the suite's network guard refused so far (tests/conftest.py; empty when it is off)."""
+    log = os.environ.get("NETGUARD_LOG")
+    return Path(log).read_text().splitlines() if log and Path(log).exists() else []
+
+
 def install_plugin(w: dict, binary: Path) -> None:
+    """Add the marketplace and install the plugin; neither tries to reach the network."""
+    before = len(network_attempts())
     cli(w, binary, "plugin", "marketplace", "add", str(w["market"]))
     cli(w, binary, "plugin", "install", "offmem@offmem")
     listed = cli(w, binary, "plugin", "list").stdout
     assert "offmem@offmem" in listed, listed
+    assert network_attempts()[before:] == []
 
 
 def test_the_plugin_and_its_marketplace_validate(claude_bin, world):
