@@ -376,7 +376,7 @@ def mcp_installed() -> bool:
 # ---------------------------------------------------------------------- Claude Code plugin
 #
 # The plugin (plugins/offmem/ in the repository, listed by .claude-plugin/marketplace.json)
-# holds no Python: its launcher (plugins/offmem/scripts/launch) runs the offmem installed on
+# holds none of offmem's code: its launcher (plugins/offmem/scripts/launch) runs the offmem installed on
 # the machine, which it finds in the runtime file written here.
 
 PLUGIN_NAME = "offmem"
