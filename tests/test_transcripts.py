@@ -57,15 +57,16 @@ def test_backfill_from_the_default_folder_equals_live_capture(offmem_home, tmp_p
     # live, the hooks name the transcript Claude Code writes; here the same files the backfill reads
     replay([{**p, "transcript_path": str(folder / Path(p["transcript_path"]).name)} for p in fixture_payloads()])
     offmem("process", "--rules")
-    live = q(offmem_home, "SELECT type, title, files_read, files_modified FROM observations ORDER BY id")
+    # per session in order (the backfill takes the newest transcript first)
+    live = q(offmem_home, "SELECT type, title, files_read, files_modified FROM observations ORDER BY session_id, id")
     live_summaries = q(offmem_home, "SELECT session_id, request, completed FROM summaries ORDER BY session_id")
 
     fresh = tmp_path / "fresh"
     out = json.loads(offmem("import-transcripts", "--rules", "--json", env={"OFFMEM_HOME": str(fresh)}).stdout)
     assert out["files"] == 2 and out["imported_files"] == 2 and out["processed"] is True  # the subagent file is left out
-    assert q(fresh, "SELECT type, title, files_read, files_modified FROM observations ORDER BY id") == live
+    assert q(fresh, "SELECT type, title, files_read, files_modified FROM observations ORDER BY session_id, id") == live
     assert q(fresh, "SELECT session_id, request, completed FROM summaries ORDER BY session_id") == live_summaries
-    prompts = [r[0] for r in q(fresh, "SELECT text FROM prompts ORDER BY id")]
+    prompts = [r[0] for r in q(fresh, "SELECT text FROM prompts ORDER BY session_id, id")]
     assert prompts == ["Fix the VAT calculation for EU carts; my token is", "Where is RATES used?"]
     assert b"sk-live-123" not in (fresh / "offmem.db").read_bytes()  # <private> is stripped as in the hook
     stamps = [json.loads(line).get("timestamp") for path in TRANSCRIPTS for line in path.read_text().splitlines()

@@ -298,11 +298,14 @@ def import_transcripts(
     progress: Callable[[int, int, FileResult], None] | None = None,
     after_file: Callable[[FileResult], None] | None = None,
 ) -> TranscriptStats:
-    """Import each transcript in ``files``; ``after_file`` runs after each (the CLI processes there)."""
+    """Import each transcript in ``files``, the most recently written first (a long history becomes
+    searchable from the sessions a user is likeliest to ask about); ``after_file`` runs after each
+    (the CLI processes there). ``stats.files`` keeps the order of ``files``."""
     settings = hook_settings(str(home))
     stats = TranscriptStats()
     store.set_synchronous("NORMAL")  # a backfill can be re-run; WAL keeps commit order
-    for number, path in enumerate(files, 1):
+    position = {str(path): n for n, path in enumerate(files)}
+    for number, path in enumerate(sorted(files, key=_newest_first), 1):
         try:
             result = import_file(store, path, settings)
         except (OSError, UnicodeError) as exc:
@@ -312,4 +315,13 @@ def import_transcripts(
             after_file(result)
         if progress is not None:
             progress(number, len(files), result)
+    stats.files.sort(key=lambda r: position.get(str(r.path), len(position)))
     return stats
+
+
+def _newest_first(path: Path) -> tuple[float, str]:
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = 0.0  # unreadable: last (import_file reports it)
+    return (-mtime, str(path))
