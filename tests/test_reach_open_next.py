@@ -83,7 +83,7 @@ def test_a_question_about_what_is_left_gets_the_open_next_steps(store, settings)
     old = plant_open_work(store, project)
     block = session_start_block(str(settings.home), project, "probe")
     assert "exportNoteAsPdf" not in block and "shadow 2" in block
-    result = prompt_memories(store, project, "I have an hour free today. What did we leave unfinished in this app?",
+    result = prompt_memories(store, project, "I have an hour free today. Did we leave anything unfinished on exporting?",
                              settings, session_id="probe")
     assert old in result["summary_ids"] and "exportNoteAsPdf" in result["text"]
     assert "shadow 2" not in result["text"]  # given whole at SessionStart: not repeated
@@ -98,6 +98,9 @@ def test_other_questions_do_not_get_open_next_steps_for_nothing(store, settings)
     old = plant_open_work(store, project)
     result = prompt_memories(store, project, "How is the markdown renderer configured for tables?", settings)
     assert old not in result["summary_ids"] and not result["summary_ids"]
+    # asked what is left about another topic (as in another project): open work of this one is noise
+    result = prompt_memories(store, project, "What was still left in the tracing epic?", settings)
+    assert old not in result["summary_ids"]
 
 
 def test_a_memory_line_shows_the_step_left_open_before_what_happened_during_it():

@@ -104,7 +104,7 @@ def _restates(title: str, text: str) -> bool:
 #   ``ENV_VAR``, ``key=value``, a ``--flag``) scores above one without; an
 #   error's name or message adds some, and so does each identifier or path the
 #   title does not already name; a step left open ("still to do", "next step")
-#   ranks with a cause.
+#   adds a little (more put a "not yet" above a decision's reason on the corpus).
 #
 # Ties keep the stored order, so memories without such signals read as before.
 
@@ -195,7 +195,7 @@ def fact_salience(fact: str, title: str = "") -> float:
     if _DECISION_WORDS.intersection(words) or "rather than" in body:
         score += 0.8
     if any(p in body for p in _NEXT_PHRASES):
-        score += 0.9
+        score += 0.5
     if _CHANGE_WORDS.intersection(words) or "→" in body or " -> " in body or ("from" in words and "to" in words):
         score += 0.6
     raw = text if outcome is None else outcome

@@ -234,6 +234,11 @@ def session_injected_summaries(store, session_id: str | None) -> set[int]:
     return session_injected(store, summaries_key(session_id)) if session_id else set()
 
 
+def cue_words(prompt: str) -> set[str]:
+    """The words of the prompt's "what is left?" phrases (they say what is asked, not about what)."""
+    return {w.lower() for m in WHATS_LEFT.finditer(prompt or "") for w in _TOKEN.findall(m.group(0))}
+
+
 def asks_whats_left(prompt: str) -> bool:
     """Whether the prompt asks what is left to do, pending or unfinished (:data:`WHATS_LEFT`)."""
     return bool(WHATS_LEFT.search(prompt or ""))
@@ -324,11 +329,14 @@ def select(store, project: str, prompt: str, settings, exclude, embedder=None, c
         # whatever its words; a summary the words already found is marked and moved up the same way
         top = max([MIN_SCORE, *(c["gate"] for c in chosen)])
         listed = {c["id"]: c for c in chosen if c["kind"] == "summary"}
+        topic = [t for t in terms if t not in cue_words(prompt)]
         for row in _open_work(store, project, session_id):
             item = listed.get(row["id"])
             if item is None:
-                chosen.append(row | {"kind": "summary", "matched": [], "similarity": None, "gate": top,
-                                     "open_work": True})
+                matched = matched_terms(topic, _tokens_of(row))
+                if matched:  # it must share a topic word: open work of another topic is noise
+                    chosen.append(row | {"kind": "summary", "matched": matched, "similarity": None, "gate": top,
+                                         "open_work": True})
             else:
                 item.update(gate=max(item["gate"], top), open_work=True)
     chosen.sort(key=lambda c: -c["gate"])  # stable: among equals, the search's order
