@@ -232,26 +232,14 @@ def forget_given(home: str, session_id: str) -> list[int]:
     """After a compaction: what the session was given is gone from its context with the turns that
     carried it, so its ``injected:`` entries are cleared (prompt-time lookups may give those memories
     again); returns the ids the prompts had been given, in the order recorded."""
-    from offmem.store.meta import delete_meta, get_meta, injected_key
+    from offmem.store.meta import take_injected
 
     conn = connect_light(home)
     try:
-        try:
-            given = fastjson.loads(get_meta(conn, injected_key(session_id)) or "[]")
-        except ValueError:
-            given = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key in (session_id, "start:" + session_id, "summaries:" + session_id):
-                delete_meta(conn, injected_key(key))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        given = take_injected(conn, session_id)
     finally:
         conn.close()
-    return [int(i) for i in given if isinstance(i, int) and not isinstance(i, bool)] if isinstance(given, list) else []
+    return [int(i) for i in given if isinstance(i, int) and not isinstance(i, bool)]
 
 
 def earlier_memories(home: str, project: str, session_id: str, ids: list[int], shown: str) -> str:

@@ -50,6 +50,28 @@ def add_injected(conn, session_id: str, ids) -> None:
         raise
 
 
+def take_injected(conn, session_id: str) -> list:
+    """Read and clear, in one transaction, what the session was given: meta ``injected:<id>`` (its
+    prompts' memories, returned as recorded) and the SessionStart block's ``start:`` and
+    ``summaries:`` entries (after a compaction the context that held them is gone)."""
+    key = injected_key(session_id)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            given = fastjson.loads(row[0]) if row else []
+        except ValueError:
+            given = []
+        for name in (session_id, "start:" + session_id, "summaries:" + session_id):
+            delete_meta(conn, injected_key(name))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return given if isinstance(given, list) else []
+
+
 def connect_light(home: str, timeout_s: float = 2.0):
     """A ``_sqlite3`` connection to the store of ``home`` for the hook's reads and bookkeeping writes
     (rows are tuples unless the caller sets ``row_factory``, e.g. ``_sqlite3.Row``).
