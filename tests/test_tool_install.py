@@ -74,4 +74,11 @@ def test_wheel_and_sdist_build_and_uv_tool_install_then_setup_works_from_the_whe
         assert ran.returncode == 0, ran.stderr
     with sqlite3.connect(home / ".offmem" / "offmem.db") as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == len(payloads)
+
+    # 5. no PyTorch in the default install; the doctor names the extra that brings the other runtime
+    assert subprocess.run([tool_python, "-c", "import torch"], capture_output=True).returncode != 0
+    asked = subprocess.run([offmem, "doctor", "--json"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**env, "OFFMEM_EMBEDDER_BACKEND": "sentence-transformers"}, timeout=300)
+    packages = next(c for c in json.loads(asked.stdout)["checks"] if c["name"] == "python packages")
+    assert packages["status"] == "fail" and "offmem[sentence-transformers]" in packages["fix"], packages
     assert network_guard.attempts() == [], network_guard.attempts()

@@ -29,7 +29,7 @@ def _needed_packages(settings: Settings) -> dict[str, str]:
     if embedder in ("auto", "numpy"):
         needed.update({"numpy": "offmem[local]", "safetensors": "offmem[local]", "tokenizers": "offmem[local]"})
     elif embedder == "sentence-transformers":
-        needed["sentence_transformers"] = "offmem[local]"
+        needed["sentence_transformers"] = "offmem[sentence-transformers]"  # pulls PyTorch: an extra
     backend = settings.summarizer.backend
     if backend == "claude":
         needed["anthropic"] = "offmem[claude]"

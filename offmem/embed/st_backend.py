@@ -34,7 +34,7 @@ def _import_library():
     except ImportError as exc:
         raise ModelError(
             f"the sentence-transformers backend needs its library ({exc}); "
-            f"install it with `pip install 'offmem[local]'` or set embedder.backend = \"none\""
+            f"install it with `pip install 'offmem[sentence-transformers]'` or set embedder.backend = \"none\""
         ) from exc
     try:
         from transformers.utils import logging as hf_logging
