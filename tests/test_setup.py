@@ -66,3 +66,17 @@ def test_setup_progress_names_each_step_on_stderr(offmem_home, tmp_path):
     for index, title in enumerate(["installing the default models", "recording the interpreter",
                                    "registering the hooks", "starting the worker", "checking the install"], 1):
         assert f"==> [{index}/5] {title}" in done.stderr, done.stderr
+
+
+def test_with_the_plugin_enabled_setup_writes_no_hooks_and_records_what_the_plugin_runs(offmem_home, tmp_path):
+    home = Path(os.environ["HOME"])
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"enabledPlugins": {"offmem@offmem": True}}))
+    code, result, err = setup("--no-worker", "--no-models", "--no-mcp", cwd=tmp_path)
+    by_name = steps(result)
+    assert by_name["runtime"]["ok"] and by_name["runtime"]["data"]["python"] == sys.executable
+    runtime = (offmem_home / "runtime").read_text()
+    assert f"python={sys.executable}\n" in runtime
+    assert by_name["hooks"]["ok"] and "offmem@offmem in " + str(settings) in by_name["hooks"]["detail"]
+    assert "hooks" not in json.loads(settings.read_text())

@@ -61,24 +61,20 @@ def _models(mem: Memory, bundle: Path | None, bar, log) -> Step:
 
 
 def _runtime() -> Step:
-    step = Step("runtime")
-    from offmem import install
+    """What the Claude Code plugin's launcher runs: this interpreter and its hook launcher
+    (``$OFFMEM_HOME/runtime``, written by :func:`offmem.install.record_runtime`)."""
+    from offmem.install import record_runtime
 
-    record = getattr(install, "record_runtime", None)
-    if record is None:  # an offmem without the plugin launcher: the hooks name the interpreter themselves
-        step.skipped = True
-        step.detail = "no plugin launcher in this offmem; the hooks name this interpreter directly"
-        return step
-    result = record()
-    step.data = result if isinstance(result, dict) else {"runtime": str(result)}
-    step.detail = f"plugin launcher runs {step.data.get('python') or step.data.get('runtime') or result}"
-    return step
+    result = record_runtime()
+    return Step("runtime", detail=f"plugin launcher runs {result['python']} (recorded in {result['runtime']})",
+                data=result)
 
 
 def _hooks(mem: Memory, scope: str, mcp: bool) -> Step:
     result = mem.install(scope, mcp=mcp)
     if result.get("plugin"):  # offmem's Claude Code plugin is enabled: its hooks capture, none are written
-        detail = f"the offmem plugin's hooks capture (enabled in {', '.join(map(str, result['plugin']))})"
+        where = ", ".join(f"{p.get('plugin')} in {p.get('settings')}" for p in result["plugin"])
+        detail = f"the offmem plugin's hooks capture ({where}); no hooks written to the settings file"
     else:
         detail = f"{len(result['events'])} hooks in {result['settings']}"
     if result.get("mcp"):
