@@ -53,7 +53,7 @@ def test_install_sh_refuses_a_damaged_bundle_and_installs_nothing(offline_bundle
 
 
 def test_install_sh_refuses_another_python_and_says_what_to_do(offline_bundle, tmp_path):
-    folder = extract(offline_bundle["archive"], tmp_path / "x")
+    folder = extract(offline_bundle["archive"], tmp_path / "x", ["install.sh", "offmem-offline.json"])
     manifest_path = folder / "offmem-offline.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["python"]["version"] = "3.9"

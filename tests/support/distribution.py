@@ -65,13 +65,15 @@ def run(argv, env: dict, cwd: Path, timeout: float = 900) -> subprocess.Complete
     return done
 
 
-def extract(archive: Path, dest: Path) -> Path:
+def extract(archive: Path, dest: Path, names=None) -> Path:
+    """Extract the bundle (or only the members ``names``) into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
+        members = [tar.getmember(n) for n in names] if names else None
         if sys.version_info >= (3, 12):
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, members=members, filter="data")
         else:
-            tar.extractall(dest)  # noqa: S202 - our own archive, just written
+            tar.extractall(dest, members=members)  # noqa: S202 - our own archive, just written
     return dest
 
 
