@@ -108,3 +108,14 @@ def test_reference_does_not_depend_on_the_terminal(env):
     other = subprocess.run(script, cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120, check=True)
     assert "\x1b[" not in other.stdout
     assert other.stdout == plain.stdout
+
+
+def test_readme_names_every_hook_event_offmem_registers():
+    """The install section's list of events follows offmem.install.HOOK_EVENTS (a new event
+    registered without the README saying so fails here)."""
+    from offmem.install import HOOK_EVENTS
+
+    text = README.read_text()
+    start = text.index("`offmem install` adds one handler per event")
+    listed = text[start:text.index(")", start)]
+    assert [e for e in HOOK_EVENTS if e not in listed] == []
