@@ -157,6 +157,63 @@ MIGRATIONS.append((
     """,
 ))
 
+MIGRATIONS.append((
+    3,
+    "recent_first_search",
+    # Full text, newest first without reading every match: a memory's tsv also holds the lexeme of
+    # its 30-day bucket ("zzbucket<n>", added by a trigger to search_text, so the generated tsv
+    # has it), and offmem.search_text asks first for the words AND the newest bucket, then the
+    # newest 3, then 12, then any time, until it has enough. Without it, words that occur together
+    # in many memories (an error message: 30,000 of 1M) made PostgreSQL read every match (its
+    # estimate treats words as independent) to keep the newest: 60-300 ms at 1M.
+    f"""
+    CREATE FUNCTION {SCHEMA}.bucket_lexeme() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.search_text := regexp_replace(NEW.search_text, ' ?zzbucket[0-9]+$', '')
+            || ' zzbucket' || floor(extract(epoch FROM NEW.created_at) / 2592000)::bigint;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER memories_bucket BEFORE INSERT OR UPDATE OF search_text, created_at ON {SCHEMA}.memories
+        FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.bucket_lexeme();
+    UPDATE {SCHEMA}.memories SET search_text = search_text;
+
+    CREATE OR REPLACE FUNCTION {SCHEMA}.search_text(query text, key text, lim integer, win integer)
+        RETURNS TABLE (cid text, rank real) LANGUAGE plpgsql STABLE SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp AS $$
+    DECLARE
+        newest bigint;
+        span integer;
+        buckets text;
+        found integer;
+        ranked text := 'SELECT m.content_id, ts_rank_cd(m.tsv, to_tsquery(''simple'', $1)) FROM'
+            ' (SELECT content_id, tsv FROM {SCHEMA}.memories WHERE tsv @@ to_tsquery(''simple'', $5)'
+            ' AND project_key = $2 AND kind = ''observation'' ORDER BY created_at DESC LIMIT $4) m'
+            ' ORDER BY 2 DESC LIMIT $3';
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM {SCHEMA}.grants g WHERE g.project_key = key AND g.member = session_user) THEN
+            RETURN;
+        END IF;
+        SELECT floor(extract(epoch FROM m.created_at) / 2592000)::bigint INTO newest
+            FROM {SCHEMA}.memories m WHERE m.project_key = key ORDER BY m.created_at DESC LIMIT 1;
+        IF newest IS NULL THEN
+            RETURN;
+        END IF;
+        FOREACH span IN ARRAY ARRAY[1, 3, 12] LOOP
+            SELECT string_agg('''zzbucket' || b || '''', ' | ') INTO buckets
+                FROM generate_series(newest - span + 1, newest) b;
+            EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM {SCHEMA}.memories WHERE tsv @@ to_tsquery(''simple'', $1)'
+                    ' AND project_key = $2 AND kind = ''observation'' LIMIT $3) s'
+                INTO found USING '(' || query || ') & (' || buckets || ')', key, lim;
+            IF found >= lim THEN
+                RETURN QUERY EXECUTE ranked USING query, key, lim, win, '(' || query || ') & (' || buckets || ')';
+                RETURN;
+            END IF;
+        END LOOP;
+        RETURN QUERY EXECUTE ranked USING query, key, lim, win, query;
+    END $$;
+    """,
+))
+
 LATEST = MIGRATIONS[-1][0]
 
 VERSION_TABLE = f"""
