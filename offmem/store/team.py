@@ -248,7 +248,8 @@ def mirror_memory(conn, project: str, memory: dict) -> int | None:
         return ref_id
     facts = [str(f) for f in memory.get("facts") or []]
     title = label(author, str(memory.get("title") or ""))
-    search_text = " ".join([author, str(memory.get("search_text") or "")])
+    words = str(memory.get("search_text") or "").split()  # less the team store's own bucket lexeme
+    search_text = " ".join([author, *(w for w in words if not w.startswith("zzbucket"))])
     values = (project, str(memory.get("type") or "discovery"), title, str(memory.get("body") or ""), _dumps(facts),
               _dumps(files), search_text, created)
     if known is not None:
