@@ -12,7 +12,7 @@ MiniLM) and ``rules`` (``backend = "rules"``), both with the models from
 ``offmem pull-models --defaults`` and a 3 s prompt-time box (the 300 ms box under load is
 ``bench_prompt_time.py``'s subject).
 
-    python bench/bench_usefulness.py [--configs default rules] [--json] [--keep DIR]
+    python bench/bench_usefulness.py [--configs default rules] [--noise N] [--json] [--keep DIR]
 
 Needs the CLI (``npm install --prefix .cache/node @anthropic-ai/claude-code@2.1.197``).
 """
@@ -48,14 +48,14 @@ def pull_models(where: Path) -> Path:
     return where / "models"
 
 
-def one(config: str, root: Path, models: Path, claude: Path) -> dict:
+def one(config: str, root: Path, models: Path, claude: Path, noise: int = 0) -> dict:
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     with FakeAnthropic() as fake:
         outcomes, figures = run_scenario(root / config, fake, claude, config_text(models, rules=config == "rules"),
-                                         log=lambda m: None)
+                                         log=lambda m: None, noise=noise)
     result = score(outcomes) | {
-        "config": config, "seconds": round(time.monotonic() - started, 1), **figures,
+        "config": config, "noise": noise, "seconds": round(time.monotonic() - started, 1), **figures,
         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
         "rows": [{"fact": o.fact.key, "kind": o.fact.kind, "start": o.start, "prompt": o.prompt, "leaks": o.leaks,
                   **({} if o.reached and not o.leaks else {"added": o.added})} for o in outcomes],
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--keep", metavar="DIR", help="play in DIR and keep it (homes, projects, databases, logs)")
+    ap.add_argument("--noise", type=int, default=0, metavar="N",
+                    help="N more routine sessions per project after the teaching ones (crowds the SessionStart block)")
     args = ap.parse_args(argv)
     claude = find_claude()
     if claude is None:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         models = pull_models(root / "models-home")
-        results = [one(c, root, models, claude) for c in args.configs]
+        results = [one(c, root, models, claude, args.noise) for c in args.configs]
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -91,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
               + " ".join(f"{r['by_kind'][k]:>8.2f}" for k in kinds)
               + f" {r['leaks']:>5} {r['observations']:>4} {r['seconds']:>7.0f}  "
               f"{r['load_before']:.2f} -> {r['load_after']:.2f}  {', '.join(r['missed']) or '-'}")
-    print(f"({results[0]['facts']} facts, 3 projects; reached = in SessionStart or prompt-time block of the "
-          "later session's first request)")
+    print(f"({results[0]['facts']} facts, 3 projects, {args.noise} routine sessions per project after the "
+          "teaching ones; reached = in SessionStart or prompt-time block of the later session's first request)")
     return 0
 
 

@@ -422,6 +422,30 @@ BURROWKV = Project(
 
 PROJECTS = [TIDEWATCH, QUILLPAD, BURROWKV]
 
+# Later routine work, to crowd the SessionStart block (``bench_usefulness.py --noise N``): each
+# session adds a small module, reads a neighbour, runs a passing check and looks at git.
+NOISE_TOPICS = ["retry budget", "log format", "health endpoint", "metrics labels", "config loader",
+                "cache warmup", "pagination helper", "error pages", "release notes", "lint rules"]
+
+
+def noise_session(project: Project, k: int) -> tuple[str, Callable[[Path], list]]:
+    topic = NOISE_TOPICS[k % len(NOISE_TOPICS)]
+    slug = topic.replace(" ", "_") + f"_{k}"
+    neighbour = next(iter(f for f in project.files if not f.startswith(("data/", "bench/", "deploy/")) and "." in f))
+
+    def build(p: Path) -> list:
+        return [
+            [C("Read", file_path=str(p / neighbour))],
+            [f"I'll keep the {topic} in its own module, next to the existing code.",
+             C("Write", file_path=str(p / "notes" / f"{slug}.md"),
+               content=f"# {topic.title()} ({k})\n\nThe {topic} lives in notes/{slug}.md for now.\n")],
+            [bash(f"grep -c '' notes/{slug}.md", "Check the new file")],
+            [bash("git status --short", "Show the working tree")],
+            f"Added notes/{slug}.md describing the {topic}.",
+        ]
+
+    return f"Write down how the {topic} works (part {k})", build
+
 # ---------------------------------------------------------------------------------------- driving it
 
 
@@ -481,8 +505,9 @@ def contains(text: str, needles) -> list[str]:
 class Scenario:
     """One run of the scenario in ``root`` with ``config`` (config.toml text) and a models folder."""
 
-    def __init__(self, root: Path, fake: FakeAnthropic, claude_bin: Path, config: str, log=print) -> None:
-        self.root, self.fake, self.claude_bin, self.log = root, fake, claude_bin, log
+    def __init__(self, root: Path, fake: FakeAnthropic, claude_bin: Path, config: str, log=print,
+                 noise: int = 0) -> None:
+        self.root, self.fake, self.claude_bin, self.log, self.noise = root, fake, claude_bin, log, noise
         self.home, self.data = root / "home", root / "offmem-data"
         self.home.mkdir(parents=True)
         self.data.mkdir(parents=True)
@@ -514,6 +539,13 @@ class Scenario:
         for round_ in range(3):
             for project in PROJECTS:
                 prompt, build = project.sessions[round_]
+                session_id, _run = self.claude(project.name, prompt, build(self.paths[project.name]))
+                self.wait_processed(session_id)
+                commit(self.paths[project.name])
+                ids.append(session_id)
+        for k in range(self.noise):  # later routine work: the facts are no longer the newest memories
+            for project in PROJECTS:
+                prompt, build = noise_session(project, k)
                 session_id, _run = self.claude(project.name, prompt, build(self.paths[project.name]))
                 self.wait_processed(session_id)
                 commit(self.paths[project.name])
@@ -577,9 +609,11 @@ class Scenario:
             self.data.rename(self.data.with_name("offmem-data.stopped"))
 
 
-def run_scenario(root: Path, fake: FakeAnthropic, claude_bin: Path, config: str, log=print) -> tuple[list[Outcome], dict]:
-    """Install, teach, probe; returns the outcomes and a few figures (timings, stored counts)."""
-    scenario = Scenario(root, fake, claude_bin, config, log)
+def run_scenario(root: Path, fake: FakeAnthropic, claude_bin: Path, config: str, log=print,
+                 noise: int = 0) -> tuple[list[Outcome], dict]:
+    """Install, teach (then ``noise`` routine sessions per project), probe; returns the outcomes and
+    a few figures (timings, stored counts)."""
+    scenario = Scenario(root, fake, claude_bin, config, log, noise)
     try:
         scenario.install()
         scenario.teach()
