@@ -178,8 +178,8 @@ MIGRATIONS.append((
     UPDATE {SCHEMA}.memories SET search_text = search_text;
 
     CREATE OR REPLACE FUNCTION {SCHEMA}.search_text(query text, key text, lim integer, win integer)
-        RETURNS TABLE (cid text, rank real) LANGUAGE plpgsql STABLE SECURITY DEFINER
-        SET search_path = pg_catalog, pg_temp AS $$
+        RETURNS TABLE (cid text, rank real) LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp SET enable_seqscan = off SET enable_indexscan = on AS $$
     DECLARE
         newest bigint;
         span integer;
@@ -198,6 +198,10 @@ MIGRATIONS.append((
         IF newest IS NULL THEN
             RETURN;
         END IF;
+        -- From here on, the GIN index only (restored when the function returns): PostgreSQL's
+        -- estimate for several words is often far off, and then it preferred a sequential scan
+        -- or a walk of the newest rows that read the whole project when the words were rare.
+        PERFORM set_config('enable_indexscan', 'off', true);
         FOREACH span IN ARRAY ARRAY[1, 3, 12] LOOP
             SELECT string_agg('''zzbucket' || b || '''', ' | ') INTO buckets
                 FROM generate_series(newest - span + 1, newest) b;
