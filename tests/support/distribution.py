@@ -77,10 +77,19 @@ def extract(archive: Path, dest: Path, names=None) -> Path:
     return dest
 
 
+_BUILT: dict = {}  # the bundle, made once per test session whichever test modules import the fixture
+
+
 @pytest.fixture(scope="session")
 def offline_bundle(tmp_path_factory, netguard_shim) -> dict:
     """``offmem bundle`` from this checkout, with no package index, under the network guard (once
     per session); ``{"archive", "summary", "attempts"}``."""
+    if "bundle" not in _BUILT:
+        _BUILT["bundle"] = _make_bundle(tmp_path_factory, netguard_shim)
+    return _BUILT["bundle"]
+
+
+def _make_bundle(tmp_path_factory, netguard_shim) -> dict:
     from tests.support.network import GUARD_DIR
 
     work = tmp_path_factory.mktemp("offline-bundle")
