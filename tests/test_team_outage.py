@@ -117,5 +117,7 @@ def test_an_outage_mid_publish_loses_and_duplicates_nothing(tmp_path, pg):
         b.stop()
     # The hooks read local SQLite only: no slower while the team store is down (the mirror
     # served the block both times).
-    assert min(down) <= min(up) * 1.5 + 0.05, (up, down)
-    assert statistics.median(down) <= statistics.median(up) * 2 + 0.1, (up, down)
+    # (bounds wide enough for a loaded CI machine; a hook that waited on the network would take
+    # the connect timeout, seconds)
+    assert min(down) <= min(up) * 2 + 0.1, (up, down)
+    assert statistics.median(down) <= statistics.median(up) * 2 + 0.25, (up, down)
