@@ -29,7 +29,7 @@ ERROR_MESSAGE = re.compile(
 )
 # Lines a runner prints about the failure, not the failure itself.
 RUNNER_LINE = re.compile(
-    r"^(?:FAILED \((?:errors|failures)=\d+|=+ .*\b(?:failed|passed|errors?)\b.*=*$|Ran \d+ tests? in|"
+    r"^(?:--- FAIL: \S+ \(|FAILED \((?:errors|failures)=\d+|=+ .*\b(?:failed|passed|errors?)\b.*=*$|Ran \d+ tests? in|"
     r"(?:OK|FAILED|FAIL)$|\d+ (?:tests?|examples?|doctests?|properties|features?),? \d+ (?:failures?|errors?)|"
     r"Tests?:\s+\d+|Test Suites?:|make(?:\[\d+\])?: \*\*\*|npm ERR! (?:code|errno|path|syscall|A complete log|"
     r"This is probably|Failed at|\s*$)|error Command failed|(?:Error: )?Process completed with exit code|"
