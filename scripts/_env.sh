@@ -57,7 +57,18 @@ ensure_offline_wheelhouse() {
     if [ ! -f "$folder/.offmem-deps-$stamp" ]; then
         log "collecting the wheels of offmem's default install into $folder (for the offline bundle tests)"
         rm -rf "$folder" && mkdir -p "$folder"
-        CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip wheel -q -w "$folder" "$ROOT" "setuptools>=68"
+        # The llama-cpp-python wheel pip built for this venv, taken from pip's cache: `pip wheel` does
+        # not always find it there by itself (seen with Python 3.10 and 3.13) and would compile again.
+        # Its tag is py3-none-linux_x86_64, so a wheel built on this machine for any Python will do.
+        local version cached
+        version="$(python -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))' 2>/dev/null || true)"
+        if [ -n "$version" ]; then
+            cached="$(python -m pip cache list "llama_cpp_python-$version" --format=abspath 2>/dev/null \
+                | xargs -r ls -t 2>/dev/null | head -n 1 || true)"
+            [ -n "$cached" ] && cp "$cached" "$folder/"
+        fi
+        CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" python -m pip wheel -q -w "$folder" --find-links "$folder" \
+            "$ROOT" "setuptools>=68"
         rm -f "$folder"/offmem-*.whl   # the tests build offmem's own wheel from the checkout they run
         touch "$folder/.offmem-deps-$stamp"
     fi
