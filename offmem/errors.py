@@ -15,7 +15,10 @@
     │   └── IndexMismatchError vectors come from another model: run `offmem reindex`  (offmem.search.errors)
     ├── MemoryRequestError     a bad id, time or text in a memory request   (offmem.retrieval.memories)
     ├── WorkerError            the worker cannot be reached, started or stopped
-    └── InstallError           Claude Code's settings cannot be read or written
+    ├── InstallError           Claude Code's settings cannot be read or written
+    ├── OfflineBundleError     an offline install bundle cannot be made or read (offmem.distribution.bundle)
+    └── TeamError              the team store cannot be used                (offmem.team.server)
+        └── TeamNotConfigured  no [team] settings to reach it with          (offmem.team.server)
 
 The CLI turns these into a one-line message and exit status 1; hooks log them and
 exit 0; the MCP server returns the message as the tool's text. A class without a
