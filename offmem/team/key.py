@@ -5,7 +5,7 @@ clones. The team key is the repository's ``origin`` remote URL (else its first
 remote), normalized so that the usual spellings of one repository agree::
 
     git@github.com:Org/Repo.git            -> github.com/org/repo
-    https://user:pw@GitHub.com/org/repo/   -> github.com/org/repo
+    https://user:<token>@GitHub.com/org/repo/   -> github.com/org/repo
     ssh://git@git.lan:2222/team/app.git    -> git.lan:2222/team/app
 
 It is read from ``.git/config`` as a file, never by running git: git reads the

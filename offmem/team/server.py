@@ -30,7 +30,7 @@ def enabled(team) -> bool:
 
 
 def read_secret(team) -> str | None:
-    """The password: ``$<password_env>`` first, else the first line of ``password_file``; None for neither."""
+    """The password: the variable named by ``password_env`` first, else the first line of ``password_file``; None for neither."""
     if team.password_env and os.environ.get(team.password_env):
         return os.environ[team.password_env]
     if team.password_file:
