@@ -96,10 +96,10 @@ def debugging_script(project: Path) -> list:
     ]
 
 
-def claude(fake: FakeAnthropic, dirs: dict[str, Path], binary: Path, prompt: str):
+def claude(fake: FakeAnthropic, dirs: dict[str, Path], binary: Path, prompt: str, extra_env: dict | None = None):
     run = run_claude(
         prompt, cwd=dirs["project"], home=dirs["home"], base_url=fake.base_url,
-        offmem_home=dirs["data"], timeout=120, binary=binary,
+        offmem_home=dirs["data"], timeout=120, binary=binary, extra_env=extra_env,
     )
     assert run.returncode == 0, run.describe()
     assert run.result["is_error"] is False, run.describe()
@@ -318,7 +318,9 @@ def test_claude_code_calls_the_offmem_mcp_server(claude_bin, fake, dirs, install
         [ToolCall("mcp__offmem__search", {"query": "invoice rounding"})],
         "Invoices round half-even.",
     ])
-    claude(fake, dirs, claude_bin, "How do invoices round?")
+    # -p starts the first request without waiting for MCP servers unless told to: on a loaded machine
+    # offmem's server (a Python process importing mcp) was not up yet and its tools were not offered
+    claude(fake, dirs, claude_bin, "How do invoices round?", extra_env={"MCP_CONNECTION_NONBLOCKING": "0"})
     requests = fake.agent_requests(run=run)
     assert len(requests) >= 2, [r.dumps()[:200] for r in requests]
     tool_names = [t.get("name") for t in requests[0].body.get("tools", [])]
