@@ -65,6 +65,26 @@ def devs(tmp_path, servers):
         dev.stop()
 
 
+def mcp_search(dev: Dev, project: Path, query: str) -> str:
+    """The text of the ``search`` tool of ``offmem mcp`` started for ``dev`` in ``project`` (the real
+    ``mcp`` client over stdio, as Claude Code starts it)."""
+    import asyncio
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = {"HOME": os.environ["HOME"], "PATH": os.environ["PATH"], **dev.env, "CLAUDE_PROJECT_DIR": str(project)}
+    params = StdioServerParameters(command=str(Path(sys.executable).parent / "offmem"), args=["mcp"], env=env,
+                                   cwd=str(project))
+
+    async def run():
+        async with Client(params) as client:
+            return await client.call_tool("search", {"query": query})
+
+    result = asyncio.run(asyncio.wait_for(run(), timeout=90))
+    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
 def test_a_memory_of_a_reaches_b_and_an_unjoined_project_never_does(tmp_path, servers, devs):
     pg = servers["pg"]
     a, b = devs("alice"), devs("bob")
@@ -99,11 +119,14 @@ def test_a_memory_of_a_reaches_b_and_an_unjoined_project_never_does(tmp_path, se
     found = b.memory().find("AssertionError vat", str(app_b))  # what B's MCP search tool calls
     titles = [h["title"] for h in found["hits"]]
     assert f"[Alice] {title}" in titles, titles
+    answer = mcp_search(b, app_b, "AssertionError vat")  # and the real server, through the real client
+    assert f"[Alice] {title}"[:50] in answer, answer
 
     # The project A did not join: nothing of A's in B's clone of it, in any face.
     assert "Alice" not in context_of(b.hook(session_start(secret_b, "secret")))
     secret_hits = b.memory().find("AssertionError vat", str(secret_b))
     assert secret_hits is None or not [h for h in secret_hits["hits"] if "Alice" in h["title"]]
+    assert "Alice" not in mcp_search(b, secret_b, "AssertionError vat")
     assert not [r for r in published() if r[2] == SECRET]
 
     # Raw events and prompts never leave: only memories are on the team store.
