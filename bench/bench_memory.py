@@ -231,12 +231,16 @@ class SearchableWatch:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._sample()  # an import shorter than a poll interval: its end bounds the time from above
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            n = searchable_sessions(self.db_path)
-            if n is not None and (not self.timeline or n != self.timeline[-1][1]):
-                self.timeline.append((time.perf_counter() - self._started, n))
+            self._sample()
+
+    def _sample(self) -> None:
+        n = searchable_sessions(self.db_path)
+        if n is not None and (not self.timeline or n != self.timeline[-1][1]):
+            self.timeline.append((time.perf_counter() - self._started, n))
 
     def figures(self) -> dict:
         final = searchable_sessions(self.db_path) or 0
